@@ -1,0 +1,191 @@
+"""API endpoints for deployments, their logs, cancel, locks and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+from ninja import Field, Header, Query, Router, Schema
+
+from deployments import services
+from deployments.models import AuditEvent, Deployment, LogLine
+from portal.api import actor
+from projects import access
+from projects.models import Role
+
+router = Router(tags=["deployments"])
+PAGE_SIZE = 50
+
+
+class DeployIn(Schema):
+    ref: str = Field(..., max_length=1000)
+    note: str = Field("", max_length=500)
+    ci_override_reason: str = ""
+
+
+class DeploymentBrief(Schema):
+    id: int
+    status: str
+    sha: str
+    target: str
+    app: str
+    kind: str
+
+
+class DeploymentOut(DeploymentBrief):
+    ref: str
+    requested_by: str
+    note: str
+    reason: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    log: str
+
+
+class LineOut(Schema):
+    n: int
+    text: str
+
+
+class LogOut(Schema):
+    lines: list[LineOut]
+    status: str
+
+
+class LockIn(Schema):
+    reason: str
+    until: datetime | None = None
+
+
+class LockOut(Schema):
+    reason: str
+    by: str
+    until: datetime | None
+
+
+class AuditOut(Schema):
+    at: datetime
+    actor: str
+    action: str
+    app: str
+    target: str
+    deployment: int | None
+    detail: str
+
+
+def brief(deployment: Deployment) -> dict:
+    return {
+        "id": deployment.pk,
+        "status": deployment.status,
+        "sha": deployment.sha,
+        "target": deployment.target.slug,
+        "app": deployment.app.slug,
+        "kind": deployment.kind,
+    }
+
+
+def full(deployment: Deployment) -> dict:
+    lines = deployment.lines.values_list("text", flat=True)
+    return {
+        **brief(deployment),
+        "ref": deployment.ref,
+        "requested_by": deployment.requested_by_name,
+        "note": deployment.note,
+        "reason": deployment.reason,
+        "created_at": deployment.created_at,
+        "started_at": deployment.started_at,
+        "finished_at": deployment.finished_at,
+        "log": "\n".join(lines),
+    }
+
+
+def _target(request: HttpRequest, app: str, target: str):
+    found = access.app_for(actor(request), app)
+    return access.target_for(actor(request), found, target)
+
+
+def _deployment(request: HttpRequest, deployment_id: int) -> Deployment:
+    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
+    if deployment is None:
+        raise Http404("No such deployment.")
+    access.require(actor(request), deployment.app)
+    return deployment
+
+
+@router.post("/apps/{app}/targets/{target}/deployments", response={202: DeploymentBrief})
+def request_deployment(
+    request: HttpRequest,
+    app: str,
+    target: str,
+    body: DeployIn,
+    idempotency_key: str = Header("", alias="Idempotency-Key"),
+):
+    found = _target(request, app, target)
+    deployment = services.deployment_request(
+        actor=actor(request), target=found, ref=body.ref, note=body.note, idempotency_key=idempotency_key
+    )
+    return 202, brief(deployment)
+
+
+@router.get("/apps/{app}/targets/{target}/deployments", response=list[DeploymentBrief])
+def list_deployments(request: HttpRequest, app: str, target: str, page: int = Query(1, ge=1)):
+    found = _target(request, app, target)
+    start = (page - 1) * PAGE_SIZE
+    rows = found.deployments.select_related("app", "target").order_by("-id")[start : start + PAGE_SIZE]
+    return [brief(d) for d in rows]
+
+
+@router.get("/deployments/{deployment_id}", response=DeploymentOut)
+def get_deployment(request: HttpRequest, deployment_id: int):
+    return full(_deployment(request, deployment_id))
+
+
+@router.get("/deployments/{deployment_id}/log", response=LogOut)
+def get_log(request: HttpRequest, deployment_id: int, after: int = Query(0, ge=0)):
+    deployment = _deployment(request, deployment_id)
+    status = Deployment.objects.filter(pk=deployment.pk).values_list("status", flat=True).first()
+    lines = LogLine.objects.filter(deployment=deployment, n__gt=after).order_by("n")[:2000]
+    return {"lines": [{"n": line.n, "text": line.text} for line in lines], "status": status}
+
+
+@router.post("/deployments/{deployment_id}/cancel", response={202: DeploymentBrief})
+def cancel_deployment(request: HttpRequest, deployment_id: int):
+    deployment = services.deployment_cancel(actor=actor(request), deployment=_deployment(request, deployment_id))
+    return 202, brief(deployment)
+
+
+@router.post("/apps/{app}/targets/{target}/lock", response={201: LockOut})
+def lock(request: HttpRequest, app: str, target: str, body: LockIn):
+    found = _target(request, app, target)
+    created = services.lock_target(actor=actor(request), target=found, reason=body.reason, until=body.until)
+    return 201, {"reason": created.reason, "by": created.by, "until": created.until}
+
+
+@router.delete("/apps/{app}/targets/{target}/lock", response={204: None})
+def unlock(request: HttpRequest, app: str, target: str):
+    services.unlock_target(actor=actor(request), target=_target(request, app, target))
+    return 204, None
+
+
+@router.get("/audit", response=list[AuditOut])
+def list_audit(request: HttpRequest, app: str = "", user: str = "", action: str = "", page: int = Query(1, ge=1)):
+    who = actor(request)
+    events = AuditEvent.objects.all()
+    if not who.user.is_staff:
+        admin_of = [a.slug for a in access.visible_apps(who.user) if access.grant_for(who.user, a).at_least(Role.ADMIN)]
+        if not admin_of or (app and app not in admin_of):
+            from deployments import audit
+
+            audit.record(actor=who, action="denied", detail="Refused to read the audit: app admins and staff only.")
+            raise PermissionDenied("Only staff and app admins may read the audit.")
+        events = events.filter(app__in=admin_of)
+    if app:
+        events = events.filter(app=app)
+    if user:
+        events = events.filter(actor=user)
+    if action:
+        events = events.filter(action=action)
+    start = (page - 1) * PAGE_SIZE
+    return list(events.order_by("-id")[start : start + PAGE_SIZE].values(*AuditOut.model_fields))

@@ -1,0 +1,125 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from projects.models import App, Target
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+
+class Kind(models.TextChoices):
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
+    REDEPLOY = "redeploy"
+
+
+class Deployment(models.Model):
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="deployments")
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="deployments")
+    sha = models.CharField(max_length=40)
+    ref = models.CharField(max_length=255)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.DEPLOY)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    requested_by_name = models.CharField(max_length=150)
+    note = models.CharField(max_length=500, blank=True)
+    previous_sha = models.CharField(max_length=40, blank=True)
+    commits_back = models.PositiveIntegerField(default=0)
+    reason = models.CharField(max_length=500, blank=True, help_text="Why it ended as it did.")
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    worker = models.CharField(max_length=200, blank=True)
+    log_bytes = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # The database, not a flag in memory, keeps one push per target at a time.
+            models.UniqueConstraint(fields=["target"], condition=Q(status="running"), name="one_running_per_target"),
+        ]
+        indexes = [
+            models.Index(fields=["target", "status", "id"], name="deploy_target_status"),
+            models.Index(fields=["app", "sha"], name="deploy_app_sha"),
+            models.Index(fields=["status", "heartbeat_at"], name="deploy_status_heartbeat"),
+            models.Index(fields=["requested_by", "idempotency_key"], name="deploy_idempotency"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.sha[:7]} to {self.target}"
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:7]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class LogLine(models.Model):
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="lines")
+    n = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["n"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "n"], name="log_line_unique"),
+        ]
+
+
+class Lock(models.Model):
+    target = models.OneToOneField(Target, on_delete=models.CASCADE, related_name="lock")
+    reason = models.CharField(max_length=500)
+    by = models.CharField(max_length=150)
+    until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.target} locked by {self.by}: {self.reason}"
+
+
+class AuditEvent(models.Model):
+    """Append-only history. Plain columns (no foreign keys) so deleting things keeps it."""
+
+    class Source(models.TextChoices):
+        WEB = "web"
+        API = "api"
+        ADMIN = "admin"
+        WORKER = "worker"
+        CLI = "cli"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=40, db_index=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    app = models.CharField(max_length=60, blank=True, db_index=True)
+    target = models.CharField(max_length=60, blank=True)
+    deployment = models.BigIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action}"

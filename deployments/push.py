@@ -1,0 +1,146 @@
+"""Pushing a sha to a target's remote: a compare-and-swap streamed line by line.
+
+The lease is read from the remote (`ls-remote`) just before each push, never from the
+database: a push whose worker died may still have landed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from projects import git
+from projects.git import Credentials, GitError
+
+_KILL_GRACE = 10.0
+
+
+class LineSplitter:
+    """Bytes in, finished lines out. A line rewritten with `\\r` keeps its last state."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[str]:
+        self._buffer += data
+        *complete, self._buffer = re.split(rb"\r?\n", self._buffer)
+        # Keep only the newest progress state of the unfinished line.
+        head, sep, tail = self._buffer.rpartition(b"\r")
+        if sep:
+            self._buffer = tail if tail.strip() else _last_state(head) + sep
+        return [_decode(_last_state(line)) for line in complete]
+
+    def flush(self) -> list[str]:
+        rest, self._buffer = self._buffer, b""
+        text = _last_state(rest)
+        return [_decode(text)] if text.strip() else []
+
+
+def _last_state(line: bytes) -> bytes:
+    states = [state for state in line.split(b"\r") if state.strip()]
+    return states[-1] if states else b""
+
+
+def _decode(line: bytes) -> str:
+    return line.decode("utf-8", errors="replace").rstrip()
+
+
+@dataclass(frozen=True)
+class PushResult:
+    ok: bool
+    reason: str = ""
+    stopped: str = ""  # "cancelled", "timed out", ... when we ended git ourselves
+
+
+def remote_sha(url: str, ref: str, creds: Credentials) -> str:
+    """The sha `ref` has on the remote now, or '' when the ref does not exist there."""
+    out = git.run(git.command("ls-remote", "--end-of-options", url, ref), creds=creds, timeout=120)
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        if name == ref:
+            return sha
+    return ""
+
+
+def push(
+    *,
+    mirror: Path,
+    url: str,
+    sha: str,
+    push_ref: str,
+    lease: str,
+    creds: Credentials,
+    on_lines: Callable[[list[str]], None],
+    tick: Callable[[], str | None],
+) -> PushResult:
+    """Push `sha` to `push_ref` if the remote still holds `lease` there.
+
+    `tick` runs about once a second; a non-empty answer ends git (the whole process group)
+    and is reported as `stopped`. A `+` refspec would override the lease, so none is used:
+    the lease alone allows the non-fast-forward of a rollback.
+    """
+    args = git.command(
+        "push",
+        "--progress",
+        "--no-verify",
+        f"--force-with-lease={push_ref}:{lease}",
+        "--end-of-options",
+        url,
+        f"{sha}:{push_ref}",
+    )
+    with git.environment(creds) as env:
+        handle = git.spawn(args, cwd=mirror, env=env)
+        proc = handle.proc
+        streams = {proc.stdout.fileno(): LineSplitter(), proc.stderr.fileno(): LineSplitter()}
+        stopped, killed_at, last_tick, tail = "", 0.0, time.monotonic(), []
+        while streams:
+            ready, _, _ = select.select(list(streams), [], [], 0.2)
+            lines: list[str] = []
+            for fd in ready:
+                data = os.read(fd, 65536)
+                lines += streams[fd].feed(data) if data else streams.pop(fd).flush()
+            if lines:
+                lines = [creds.redact(line) for line in lines]
+                tail = (tail + lines)[-20:]
+                on_lines(lines)
+            now = time.monotonic()
+            if not stopped and now - last_tick >= 1.0:
+                last_tick = now
+                stopped = tick() or ""
+                if stopped:
+                    git.kill_group(proc)
+                    killed_at = now
+            if killed_at and now - killed_at > _KILL_GRACE:
+                break  # a helper kept the pipes open; the group is dead, stop waiting
+        code = proc.wait(timeout=_KILL_GRACE)
+        proc.stdout.close()
+        proc.stderr.close()
+    if stopped:
+        return PushResult(ok=False, reason=stopped, stopped=stopped)
+    if code == 0:
+        return PushResult(ok=True)
+    return PushResult(ok=False, reason=_reason(tail, code))
+
+
+def _reason(tail: list[str], code: int) -> str:
+    """One sentence for why git push failed, from the last lines it printed."""
+    for line in reversed(tail):
+        found = re.match(r"^ ! \[(?P<what>[^\]]+)\].*?(?:\((?P<why>.+)\))?$", line)
+        if found:
+            why = found["why"] or found["what"]
+            if why == "stale info":
+                return "The remote changed after it was read (stale info); nothing was pushed."
+            return f"The remote refused the push: {why}."
+    for line in reversed(tail):
+        if line.startswith(("fatal:", "error:")):
+            text = line.split(":", 1)[1].strip()
+            return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+    return f"git push exited with status {code}."
+
+
+__all__ = ["GitError", "LineSplitter", "PushResult", "push", "remote_sha"]

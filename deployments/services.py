@@ -1,0 +1,159 @@
+"""Requesting, cancelling and locking deployments. Callers: web views, the API, workers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deployments import audit
+from deployments.models import Deployment, Kind, Lock, Status
+from portal.actor import Actor
+from portal.errors import BadRequest, Conflict, Unavailable
+from projects import access, mirror
+from projects.git import GitError
+from projects.mirror import RefError
+from projects.models import Role, Target
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+def active_lock(target: Target) -> Lock | None:
+    try:
+        lock = target.lock
+    except Lock.DoesNotExist:
+        return None
+    if lock.until and lock.until and lock.until <= timezone.now():
+        return None
+    return lock
+
+
+def resolve_ref(target: Target, ref: str) -> str:
+    """The full sha of `ref` in the app's mirror, fetching once when it is not known yet."""
+    app = target.app
+    try:
+        if mirror.exists(app):
+            try:
+                return mirror.resolve(app, ref)
+            except RefError:
+                pass
+        mirror.sync(app)
+        return mirror.resolve(app, ref)
+    except RefError as error:
+        raise BadRequest(str(error)) from None
+    except GitError as error:
+        raise Unavailable(f"The repository could not be fetched: {error}") from None
+
+
+def deployment_request(
+    *,
+    actor: Actor,
+    target: Target,
+    ref: str,
+    note: str = "",
+    idempotency_key: str = "",
+) -> Deployment:
+    app = target.app
+    access.require(actor, app, Role.DEPLOYER, target=target, action="deploy")
+    if idempotency_key:
+        earlier = Deployment.objects.filter(
+            requested_by=actor.user,
+            idempotency_key=idempotency_key,
+            created_at__gte=timezone.now() - IDEMPOTENCY_WINDOW,
+        ).first()
+        if earlier is not None:
+            return earlier
+    lock = active_lock(target)
+    if lock is not None:
+        raise Conflict(f"{target.name} is locked by {lock.by}: {lock.reason}")
+    sha = resolve_ref(target, ref)
+    kind, back = _kind(target, sha)
+    with transaction.atomic():
+        deployment = Deployment.objects.create(
+            app=app,
+            target=target,
+            sha=sha,
+            ref=ref,
+            kind=kind,
+            requested_by=actor.user if actor.user and actor.user.is_authenticated else None,
+            requested_by_name=actor.name,
+            note=note[:500],
+            previous_sha=target.live_sha,
+            commits_back=back,
+            idempotency_key=idempotency_key[:200],
+        )
+        detail = f"{kind} of {sha[:7]} ({ref}) to {target.slug}"
+        if kind == Kind.ROLLBACK:
+            detail += f": rollback, {back} commit{'s' if back != 1 else ''} back from {target.live_sha[:7]}"
+        audit.record(actor=actor, action="deployment.requested", deployment=deployment, detail=detail)
+        transaction.on_commit(lambda: enqueue(deployment.pk))
+    return deployment
+
+
+def _kind(target: Target, sha: str) -> tuple[str, int]:
+    live = target.live_sha
+    if not live:
+        return Kind.DEPLOY, 0
+    if sha == live:
+        return Kind.REDEPLOY, 0
+    if mirror.is_ancestor(target.app, sha, live):
+        return Kind.ROLLBACK, mirror.count_between(target.app, sha, live)
+    return Kind.DEPLOY, 0
+
+
+def rollback_distance(target: Target, sha: str) -> int:
+    """How many commits deploying `sha` takes `target` back (0: not a rollback)."""
+    kind, back = _kind(target, sha)
+    return back if kind == Kind.ROLLBACK else 0
+
+
+def enqueue(deployment_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("deployments.tasks.run_deployment", deployment_id, task_name=f"deploy-{deployment_id}")
+
+
+def deployment_cancel(*, actor: Actor, deployment: Deployment) -> Deployment:
+    access.require(actor, deployment.app, Role.DEPLOYER, target=deployment.target, action="cancel")
+    now = timezone.now()
+    reason = f"Cancelled by {actor.name}."
+    if Deployment.objects.filter(pk=deployment.pk, status=Status.QUEUED).update(
+        status=Status.CANCELLED, finished_at=now, reason=reason
+    ):
+        audit.record(actor=actor, action="deployment.cancelled", deployment=deployment, detail=reason)
+    elif not Deployment.objects.filter(pk=deployment.pk, status=Status.RUNNING).update(
+        cancel_requested=True, reason=reason
+    ):
+        raise Conflict(f"Deployment #{deployment.pk} has already finished.")
+    # The running worker notices cancel_requested within a second, ends git and audits.
+    deployment.refresh_from_db()
+    return deployment
+
+
+def lock_target(*, actor: Actor, target: Target, reason: str, until: datetime | None = None) -> Lock:
+    access.require(actor, target.app, Role.DEPLOYER, target=target, action="lock")
+    reason = reason.strip()
+    if not reason:
+        raise BadRequest("reason: say why the target is locked.")
+    if until is not None and until <= timezone.now():
+        raise BadRequest("until: the lock must end in the future.")
+    Lock.objects.filter(target=target, until__lte=timezone.now()).delete()
+    try:
+        with transaction.atomic():
+            lock = Lock.objects.create(target=target, reason=reason[:500], by=actor.name, until=until)
+            audit.record(actor=actor, action="target.locked", target=target, detail=f"Locked: {reason}")
+    except IntegrityError:
+        raise Conflict(f"{target.name} is already locked.") from None
+    return lock
+
+
+def unlock_target(*, actor: Actor, target: Target) -> None:
+    access.require(actor, target.app, Role.DEPLOYER, target=target, action="unlock")
+    with transaction.atomic():
+        if not Lock.objects.filter(target=target).delete()[0]:
+            raise Conflict(f"{target.name} is not locked.")
+        audit.record(actor=actor, action="target.unlocked", target=target, detail="Unlocked.")
+        first = target.deployments.filter(status=Status.QUEUED).order_by("id").first()
+        if first is not None:
+            transaction.on_commit(lambda: enqueue(first.pk))

@@ -1,0 +1,146 @@
+"""Web pages for deploying, following a deployment, and a target's history."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from deployments import services
+from deployments.models import Deployment, Status
+from portal.actor import Actor
+from portal.errors import ServiceError
+from projects import access, mirror
+from projects.models import Role
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor.from_request(request, "web")
+
+
+def _target(request: HttpRequest, app: str, target: str):
+    found = access.app_for(_actor(request), app)
+    return access.target_for(_actor(request), found, target)
+
+
+@login_required
+def deploy(request: HttpRequest, app: str, target: str) -> HttpResponse:
+    """GET: the confirmation of one deploy (what goes back for a rollback). POST: deploy."""
+    found = _target(request, app, target)
+    ref = (request.POST if request.method == "POST" else request.GET).get("ref", "").strip()
+    if request.method == "POST":
+        try:
+            deployment = services.deployment_request(
+                actor=_actor(request), target=found, ref=ref, note=request.POST.get("note", "")
+            )
+        except ServiceError as error:
+            messages.error(request, str(error))
+            return redirect(reverse("app", args=[found.app.slug]))
+        return redirect(reverse("deployment", args=[deployment.pk]))
+    access.require(_actor(request), found.app, Role.DEPLOYER, target=found, action="deploy")
+    try:
+        sha = services.resolve_ref(found, ref)
+    except ServiceError as error:
+        messages.error(request, str(error))
+        return redirect(reverse("app", args=[found.app.slug]))
+    back = services.rollback_distance(found, sha)
+    going_back = []
+    if back:
+        going_back = mirror.commits_between(found.app, sha, found.live_sha, limit=100)
+    return render(
+        request,
+        "deployments/confirm.html",
+        {
+            "target": found,
+            "app": found.app,
+            "sha": sha,
+            "commit": mirror.commit(found.app, sha),
+            "back": back,
+            "going_back": going_back,
+        },
+    )
+
+
+@login_required
+def deployment_page(request: HttpRequest, deployment_id: int) -> HttpResponse:
+    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
+    if deployment is None:
+        raise Http404("No such deployment.")
+    grant = access.require(_actor(request), deployment.app)
+    lines = list(deployment.lines.order_by("n")[:5000])
+    return render(
+        request,
+        "deployments/deployment.html",
+        {
+            "deployment": deployment,
+            "app": deployment.app,
+            "lines": lines,
+            "last_n": lines[-1].n if lines else 0,
+            "commit": mirror.commit(deployment.app, deployment.sha) if mirror.exists(deployment.app) else None,
+            "may_cancel": not deployment.is_finished and grant.may_deploy(deployment.target),
+        },
+    )
+
+
+@login_required
+def deployment_log(request: HttpRequest, deployment_id: int) -> HttpResponse:
+    deployment = Deployment.objects.select_related("app").filter(pk=deployment_id).first()
+    if deployment is None:
+        raise Http404("No such deployment.")
+    access.require(_actor(request), deployment.app)
+    text = "\n".join(deployment.lines.order_by("n").values_list("text", flat=True))
+    response = HttpResponse(text + "\n", content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="deployment-{deployment.pk}.log"'
+    return response
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, deployment_id: int) -> HttpResponse:
+    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
+    if deployment is None:
+        raise Http404("No such deployment.")
+    access.require(_actor(request), deployment.app)
+    try:
+        services.deployment_cancel(actor=_actor(request), deployment=deployment)
+        messages.info(request, "Cancel requested.")
+    except ServiceError as error:
+        messages.error(request, str(error))
+    return redirect(reverse("deployment", args=[deployment.pk]))
+
+
+@login_required
+def target_page(request: HttpRequest, app: str, target: str) -> HttpResponse:
+    found = _target(request, app, target)
+    grant = access.grant_for(request.user, found.app)
+    history = found.deployments.exclude(status=Status.QUEUED).order_by("-id")[:100]
+    queue = found.deployments.filter(status=Status.QUEUED).order_by("id")
+    return render(
+        request,
+        "deployments/target.html",
+        {
+            "target": found,
+            "app": found.app,
+            "history": history,
+            "queue": queue,
+            "lock": services.active_lock(found),
+            "may_deploy": grant.may_deploy(found),
+        },
+    )
+
+
+@login_required
+@require_POST
+def lock(request: HttpRequest, app: str, target: str) -> HttpResponse:
+    found = _target(request, app, target)
+    try:
+        if request.POST.get("unlock"):
+            services.unlock_target(actor=_actor(request), target=found)
+        else:
+            services.lock_target(actor=_actor(request), target=found, reason=request.POST.get("reason", ""))
+    except ServiceError as error:
+        messages.error(request, str(error))
+    return redirect(reverse("target", args=[found.app.slug, found.slug]))

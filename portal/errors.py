@@ -1,0 +1,17 @@
+"""Errors a service raises for its caller to answer: the message is the sentence to show."""
+
+
+class ServiceError(Exception):
+    status = 400
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class Unavailable(ServiceError):
+    status = 503

@@ -1,0 +1,33 @@
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from deployments import audit
+from portal.actor import Actor
+from portal.models import ApiToken
+
+
+class Command(BaseCommand):
+    help = "Print a new API token for USERNAME (its last line is the token; only its hash is stored)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--name", default="cli", help="A name to recognise the token by.")
+        parser.add_argument("--expires-days", type=int, default=None, help="Expire after this many days.")
+
+    def handle(self, *args, username: str, name: str, expires_days: int | None, **options) -> None:
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise CommandError(f"No active user named '{username}'.")
+        if expires_days is not None and expires_days < 1:
+            raise CommandError("--expires-days must be at least 1.")
+        expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None
+        token, raw = ApiToken.issue(user=user, name=name, expires_at=expires_at)
+        audit.record(
+            actor=Actor(user=user, source="cli"),
+            action="token.created",
+            detail=f"Created API token '{name}' for {username}.",
+        )
+        self.stdout.write(raw)

@@ -1,0 +1,182 @@
+"""Settings, all from the environment (see .env.example)."""
+
+from pathlib import Path
+
+import dj_database_url
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    generated_secret,
+    random_token,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
+_db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+IS_SQLITE = _db["ENGINE"] == "django.db.backends.sqlite3"
+if IS_SQLITE:
+    # Web and workers write at once: WAL, IMMEDIATE transactions and a busy timeout
+    # keep SQLite from answering "database is locked".
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    _db.setdefault("TEST", {})["NAME"] = str(DATA_DIR / "test-db.sqlite3")
+else:
+    _db["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _db}
+
+SECRET_KEY = generated_secret("SECRET_KEY", DATA_DIR / "secret_key", allowed=IS_SQLITE, make=random_token)
+ENCRYPTION_KEY = generated_secret(
+    "ENCRYPTION_KEY",
+    DATA_DIR / "encryption_key",
+    allowed=IS_SQLITE,
+    make=lambda: Fernet.generate_key().decode(),
+)
+try:
+    Fernet(ENCRYPTION_KEY)
+except ValueError:
+    raise ImproperlyConfigured("ENCRYPTION_KEY must be a Fernet key: 32 url-safe base64-encoded bytes.") from None
+
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+REDIS_URL = env_str("REDIS_URL")
+HEROKU_GIT_URL = env_str("HEROKU_GIT_URL", "https://git.heroku.com/{app}.git")
+HEROKU_API_URL = env_str("HEROKU_API_URL", "https://api.heroku.com")
+
+# Deploy engine timings (seconds); tests shrink them.
+DEPLOY_TIMEOUT = env_int("DEPLOY_TIMEOUT", 15 * 60, minimum=1)
+DEPLOY_HEARTBEAT = env_int("DEPLOY_HEARTBEAT", 10, minimum=1)
+DEPLOY_STALE_AFTER = env_int("DEPLOY_STALE_AFTER", 60, minimum=2)
+MIRROR_MAX_AGE = env_int("MIRROR_MAX_AGE", 10, minimum=0)
+TASK_TIMEOUT = env_int("TASK_TIMEOUT", 30 * 60, minimum=60)
+Q_WORKERS = env_int("Q_WORKERS", 2, minimum=1)
+LOG_MAX_BYTES = env_int("LOG_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+
+INSTALLED_APPS = [
+    "portal",
+    "projects",
+    "deployments",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_q",
+    "ninja",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.workers",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+SESSION_COOKIE_AGE = 60 * 60 * 12
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the finders so a fresh checkout needs no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The cache carries django-q2's cluster statistics (live workers for /healthz) across
+# processes, so it must be shared: Redis when configured, else the database.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "bartender_cache",
+        }
+    }
+
+# One attempt, failures acknowledged: a deploy is never re-run by the queue. `timeout` stays
+# below `retry` so the ORM broker never hands a running task to a second worker.
+Q_CLUSTER = {
+    "name": "bartender",
+    "workers": Q_WORKERS,
+    "timeout": TASK_TIMEOUT,
+    "retry": TASK_TIMEOUT + 120,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "poll": 0.1,
+    "label": "Tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "bartender": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}

@@ -1,0 +1,110 @@
+"""The one place that decides what a user may do with an app.
+
+Every page, form and API endpoint goes through `require`: an app the user may not see is a
+404 (its existence is not revealed), an action above the user's role is a 403, audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from portal.actor import Actor
+from projects.models import ROLE_RANK, Access, App, Role, Target
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str | None
+    deploy_protected: bool = False
+
+    def at_least(self, role: str) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+    def may_deploy(self, target: Target) -> bool:
+        if not self.at_least(Role.DEPLOYER):
+            return False
+        return not target.protected or self.at_least(Role.ADMIN) or self.deploy_protected
+
+    def why_not_deploy(self, target: Target) -> str | None:
+        if not self.at_least(Role.DEPLOYER):
+            return "You need the deployer role on this app to deploy."
+        if not self.may_deploy(target):
+            return f"{target.name} is protected: only app admins or granted users may deploy there."
+        return None
+
+
+NO_GRANT = Grant(role=None)
+STAFF_GRANT = Grant(role=Role.ADMIN, deploy_protected=True)
+
+
+def _grants(user) -> QuerySet[Access]:
+    return Access.objects.filter(Q(user=user) | Q(team__in=user.groups.all()))
+
+
+def grant_for(user, app: App) -> Grant:
+    """The highest of the user's own grant and their teams' grants on `app`."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return NO_GRANT
+    if user.is_staff:
+        return STAFF_GRANT
+    grants = list(_grants(user).filter(app=app))
+    if not grants:
+        return NO_GRANT
+    best = max(grants, key=lambda access: ROLE_RANK[access.role])
+    return Grant(role=best.role, deploy_protected=any(a.deploy_protected for a in grants))
+
+
+def visible_apps(user) -> QuerySet[App]:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return App.objects.none()
+    if user.is_staff:
+        return App.objects.all()
+    return App.objects.filter(pk__in=_grants(user).values("app_id"))
+
+
+def require(
+    actor: Actor, app: App, role: str = Role.VIEWER, *, target: Target | None = None, action: str = ""
+) -> Grant:
+    """The actor's grant on `app`, or Http404 (cannot see it) / PermissionDenied (audited)."""
+    grant = grant_for(actor.user, app)
+    if not grant.at_least(Role.VIEWER):
+        raise Http404("No such app.")
+    allowed = grant.at_least(role)
+    why = f"You need the {role} role on this app to {action or 'do this'}."
+    if allowed and target is not None and target.protected and role == Role.DEPLOYER:
+        allowed = grant.at_least(Role.ADMIN) or grant.deploy_protected
+        why = (
+            f"{target.name} is protected: only app admins or users granted deploy_protected "
+            f"may {action or 'do this'} there."
+        )
+    if not allowed:
+        from deployments import audit
+
+        audit.record(
+            actor=actor,
+            action="denied",
+            app=app,
+            target=target,
+            detail=f"Refused to {action or 'act'}: {actor.name} is {grant.role or 'no member'}.",
+        )
+        raise PermissionDenied(why)
+    return grant
+
+
+def app_for(actor: Actor, slug: str, role: str = Role.VIEWER, *, action: str = "") -> App:
+    app = App.objects.filter(slug=slug).first()
+    if app is None:
+        raise Http404("No such app.")
+    require(actor, app, role, action=action)
+    return app
+
+
+def target_for(actor: Actor, app: App, slug: str) -> Target:
+    target = app.targets.filter(slug=slug).first()
+    if target is None:
+        raise Http404("No such target.")
+    return target

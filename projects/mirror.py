@@ -1,0 +1,256 @@
+"""One bare mirror per app under DATA_DIR/mirrors: cloned once, fetched incrementally.
+
+Reads (commit lists, ref resolution, ancestry) run `git` with format strings against the
+mirror; GitPython objects are never kept open, so no cat-file process outlives a call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+
+from projects import git
+from projects.git import GitError
+from projects.models import App
+from projects.validators import FULL_SHA, HEX_SHA, ref_problem
+
+PAGE_SIZE = 50
+_STAMP = "bartender-fetched"
+_FIELD = "\x1f"
+_RECORD = "\x1e"
+
+
+class RefError(Exception):
+    """A ref that is invalid, unknown or ambiguous; the message names it."""
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    author: str
+    date: datetime
+    message: str
+
+    @property
+    def short(self) -> str:
+        return self.sha[:7]
+
+
+def path(app: App) -> Path:
+    return settings.DATA_DIR / "mirrors" / f"{app.pk}.git"
+
+
+def credentials(app: App) -> git.Credentials:
+    return git.Credentials(
+        username=app.repo_username,
+        password=app.repo_token,
+        ssh_key=app.ssh_key,
+        known_hosts=app.ssh_known_hosts,
+    )
+
+
+def exists(app: App) -> bool:
+    return (path(app) / _STAMP).exists()
+
+
+def age(app: App) -> float | None:
+    """Seconds since the last fetch, or None when the mirror was never cloned."""
+    try:
+        return time.time() - (path(app) / _STAMP).stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def _locked(app: App) -> Iterator[None]:
+    lock_path = path(app).with_suffix(".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def sync(app: App, *, max_age: float = 0) -> None:
+    """Clone the mirror if missing, else fetch it unless it was fetched within max_age s."""
+    started = time.time()
+    with _locked(app):
+        current = age(app)
+        # Someone else fetched while we waited for the lock: that fetch is fresh enough.
+        if current is not None and (current <= max_age or current < time.time() - started):
+            return
+        if current is None:
+            _clone(app)
+        else:
+            _fetch(app)
+
+
+def _clone(app: App) -> None:
+    target = path(app)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(target, ignore_errors=True)
+    try:
+        git.run(git.command("init", "--quiet", "--bare", "--", str(tmp)))
+        _fetch_into(app, tmp)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    (target / _STAMP).touch()
+
+
+def _fetch(app: App) -> None:
+    _fetch_into(app, path(app))
+    (path(app) / _STAMP).touch()
+
+
+def _fetch_into(app: App, repo: Path) -> None:
+    git.run(
+        git.command(
+            "fetch",
+            "--quiet",
+            "--prune",
+            "--no-tags",
+            "--end-of-options",
+            app.repo_url,
+            "+refs/heads/*:refs/heads/*",
+            "+refs/tags/*:refs/tags/*",
+        ),
+        cwd=repo,
+        creds=credentials(app),
+    )
+
+
+def _read(app: App, *args: str) -> str:
+    if not exists(app):
+        raise GitError("The repository has not been fetched yet.")
+    return git.run(git.command(*args), cwd=path(app))
+
+
+def branches(app: App) -> list[str]:
+    out = _read(app, "for-each-ref", "--format=%(refname:short)", "refs/heads/")
+    names = out.split()
+    names.sort(key=lambda name: (name != app.default_branch, name))
+    return names
+
+
+def commits(app: App, branch: str, *, page: int = 1, per_page: int = PAGE_SIZE) -> tuple[list[Commit], bool]:
+    """One page of a branch, newest first, and whether a next page exists."""
+    if ref_problem(branch):
+        raise RefError(f"The branch '{branch}' is not a valid branch name.")
+    if branch not in branches(app):
+        raise RefError(f"The branch '{branch}' does not exist.")
+    out = _read(
+        app,
+        "log",
+        f"--format=%H{_FIELD}%an{_FIELD}%aI{_FIELD}%s{_RECORD}",
+        f"--skip={(page - 1) * per_page}",
+        f"--max-count={per_page + 1}",
+        "--end-of-options",
+        f"refs/heads/{branch}",
+        "--",
+    )
+    found = [_parse(record) for record in out.split(_RECORD) if record.strip()]
+    return found[:per_page], len(found) > per_page
+
+
+def _parse(record: str) -> Commit:
+    sha, author, date, message = record.strip("\n").split(_FIELD, 3)
+    return Commit(sha=sha, author=author, date=datetime.fromisoformat(date), message=message)
+
+
+def commit(app: App, sha: str) -> Commit | None:
+    try:
+        out = _read(app, "log", "-1", f"--format=%H{_FIELD}%an{_FIELD}%aI{_FIELD}%s", "--end-of-options", sha, "--")
+    except GitError:
+        return None
+    return _parse(out) if out.strip() else None
+
+
+def _verify(app: App, name: str) -> str | None:
+    try:
+        out = _read(app, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{name}^{{commit}}")
+    except GitError:
+        return None
+    return out.strip() or None
+
+
+def resolve(app: App, ref: str) -> str:
+    """A full commit sha for `ref`: a branch, a tag, then a full sha or unique prefix (>= 7)."""
+    problem = ref_problem(ref)
+    if problem:
+        raise RefError(f"The ref '{ref}' {problem}.")
+    for qualified in (f"refs/heads/{ref}", f"refs/tags/{ref}"):
+        sha = _verify(app, qualified)
+        if sha:
+            return sha
+    if HEX_SHA.match(ref):
+        candidates = _commits_with_prefix(app, ref)
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            raise RefError(f"The ref '{ref}' is an ambiguous sha prefix; give more characters.")
+    raise RefError(f"The ref '{ref}' is not a branch, tag or commit of this repository.")
+
+
+def _commits_with_prefix(app: App, prefix: str) -> list[str]:
+    if FULL_SHA.match(prefix):
+        return [prefix] if _verify(app, prefix) == prefix else []
+    try:
+        out = _read(app, "rev-parse", f"--disambiguate={prefix}")
+    except GitError:
+        return []
+    return [sha for sha in out.split() if _verify(app, sha) == sha]
+
+
+def has_commit(app: App, sha: str) -> bool:
+    return FULL_SHA.match(sha) is not None and _verify(app, sha) == sha
+
+
+def is_ancestor(app: App, older: str, newer: str) -> bool:
+    try:
+        _read(app, "merge-base", "--is-ancestor", "--end-of-options", older, newer)
+    except GitError:
+        return False
+    return True
+
+
+def count_between(app: App, older: str, newer: str) -> int:
+    """How many commits `newer` has that `older` has not."""
+    out = _read(app, "rev-list", "--count", "--end-of-options", f"{older}..{newer}", "--")
+    return int(out.strip() or 0)
+
+
+def ancestors_among(app: App, tip: str, shas: list[str], *, limit: int = 10000) -> set[str]:
+    """Which of `shas` (one page of a branch) are ancestors of `tip`, with one bounded walk."""
+    if not shas or not has_commit(app, tip):
+        return set()
+    oldest = shas[-1]
+    out = _read(app, "rev-list", f"--max-count={limit}", "--end-of-options", tip, "--not", f"{oldest}^@", "--")
+    reachable = set(out.split())
+    return {sha for sha in shas if sha in reachable}
+
+
+def commits_between(app: App, older: str, newer: str, *, limit: int = 100) -> list[Commit]:
+    """The commits `newer` has that `older` has not, newest first (what a rollback undoes)."""
+    out = _read(
+        app,
+        "log",
+        f"--format=%H{_FIELD}%an{_FIELD}%aI{_FIELD}%s{_RECORD}",
+        f"--max-count={limit}",
+        "--end-of-options",
+        f"{older}..{newer}",
+        "--",
+    )
+    return [_parse(record) for record in out.split(_RECORD) if record.strip()]

@@ -1,0 +1,119 @@
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q
+
+from portal import crypto
+from projects.validators import validate_git_url, validate_push_ref, validate_slug
+
+
+class App(models.Model):
+    slug = models.SlugField(max_length=60, unique=True, validators=[validate_slug])
+    name = models.CharField(max_length=120)
+    repo_url = models.CharField(max_length=500, validators=[validate_git_url])
+    default_branch = models.CharField(max_length=255, default="main")
+    # Read credentials for private repositories, encrypted at rest (write-only in forms).
+    repo_username = models.CharField(max_length=120, blank=True)
+    repo_token_encrypted = models.TextField(blank=True, editable=False)
+    ssh_key_encrypted = models.TextField(blank=True, editable=False)
+    ssh_known_hosts = models.TextField(blank=True, help_text="known_hosts line(s) for the repository's SSH host.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def repo_token(self) -> str:
+        return crypto.decrypt(self.repo_token_encrypted)
+
+    @property
+    def ssh_key(self) -> str:
+        return crypto.decrypt(self.ssh_key_encrypted)
+
+
+class Target(models.Model):
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="targets")
+    slug = models.SlugField(max_length=60, validators=[validate_slug])
+    name = models.CharField(max_length=120)
+    remote_url = models.CharField(max_length=500, blank=True, validators=[validate_git_url])
+    heroku_app = models.CharField(max_length=100, blank=True)
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    push_ref = models.CharField(max_length=255, default="refs/heads/main", validators=[validate_push_ref])
+    protected = models.BooleanField(default=False)
+    require_ci = models.BooleanField(default=False)
+    required_contexts = models.JSONField(default=list, blank=True)
+    timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Push timeout; empty means the installation default."
+    )
+    live_sha = models.CharField(max_length=40, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["app", "slug"], name="target_slug_unique_per_app"),
+            models.CheckConstraint(
+                condition=(Q(remote_url="") & ~Q(heroku_app="")) | (~Q(remote_url="") & Q(heroku_app="")),
+                name="target_has_one_remote",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.app.slug}/{self.slug}"
+
+    @property
+    def api_key(self) -> str:
+        return crypto.decrypt(self.api_key_encrypted)
+
+    @property
+    def push_url(self) -> str:
+        if self.heroku_app:
+            return settings.HEROKU_GIT_URL.format(app=self.heroku_app)
+        return self.remote_url
+
+    @property
+    def timeout(self) -> int:
+        """The push timeout, capped below the task timeout so the queue never kills a push."""
+        wanted = self.timeout_seconds or settings.DEPLOY_TIMEOUT
+        return max(1, min(wanted, settings.TASK_TIMEOUT - 60))
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer"
+    DEPLOYER = "deployer"
+    ADMIN = "admin"
+
+
+ROLE_RANK = {None: 0, Role.VIEWER: 1, Role.DEPLOYER: 2, Role.ADMIN: 3}
+
+
+class Access(models.Model):
+    """A role on one app, granted to a user or to a team (a Django group)."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    team = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    deploy_protected = models.BooleanField(
+        default=False, help_text="May deploy, cancel, lock and unlock protected targets."
+    )
+
+    class Meta:
+        verbose_name_plural = "access"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(team__isnull=True))
+                | (Q(user__isnull=True) & Q(team__isnull=False)),
+                name="access_user_xor_team",
+            ),
+            models.UniqueConstraint(fields=["app", "user"], condition=Q(user__isnull=False), name="access_user_once"),
+            models.UniqueConstraint(fields=["app", "team"], condition=Q(team__isnull=False), name="access_team_once"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.user.username if self.user_id else f"team {self.team.name}"
+        return f"{who}: {self.role} on {self.app.slug}"

@@ -1,0 +1,50 @@
+"""Reads that join the mirror (commits) with the database (what was deployed where)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from deployments.models import Deployment, Status
+from projects import mirror
+from projects.mirror import Commit
+from projects.models import App, Target
+
+
+@dataclass
+class CommitRow:
+    commit: Commit
+    live_on: list[Target] = field(default_factory=list)
+    deployments: list[Deployment] = field(default_factory=list)  # successes and failures
+
+    @property
+    def deployed_to(self) -> list[str]:
+        slugs = {d.target.slug for d in self.deployments if d.status == Status.SUCCEEDED}
+        return sorted(slugs)
+
+
+def commit_rows(
+    app: App, branch: str, *, page: int = 1, per_page: int = mirror.PAGE_SIZE
+) -> tuple[list[CommitRow], bool]:
+    """One page of commits with their marks: two git reads and one indexed query."""
+    commits, has_next = mirror.commits(app, branch, page=page, per_page=per_page)
+    targets = list(app.targets.all())
+    shas = [c.sha for c in commits]
+    by_sha: dict[str, list[Deployment]] = defaultdict(list)
+    finished = (
+        Deployment.objects.filter(app=app, sha__in=shas, status__in=[Status.SUCCEEDED, Status.FAILED])
+        .select_related("target")
+        .only("id", "sha", "status", "kind", "requested_by_name", "finished_at", "target__slug", "target__name")
+        .order_by("-id")
+    )
+    for deployment in finished:
+        by_sha[deployment.sha].append(deployment)
+    rows = [
+        CommitRow(
+            commit=c,
+            live_on=[t for t in targets if t.live_sha == c.sha],
+            deployments=by_sha.get(c.sha, []),
+        )
+        for c in commits
+    ]
+    return rows, has_next

@@ -1,0 +1,144 @@
+"""Creating and changing apps, targets, access and users. Callers: API, admin, commands."""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404
+
+from deployments import audit
+from portal import crypto
+from portal.actor import Actor
+from portal.errors import BadRequest, Conflict
+from projects import access
+from projects.models import Access, App, Role, Target
+
+HEROKU_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,29}$")
+
+
+def _clean(obj, exclude: list[str] | None = None) -> None:
+    try:
+        obj.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise BadRequest(f"{field}: {' '.join(messages)}") from None
+
+
+def _require_staff(actor: Actor, action: str) -> None:
+    if not (actor.user and actor.user.is_authenticated and actor.user.is_staff):
+        audit.record(actor=actor, action="denied", detail=f"Refused to {action}: staff only.")
+        raise PermissionDenied(f"Only staff may {action}.")
+
+
+def user_create(*, actor: Actor, username: str, password: str, email: str = ""):
+    _require_staff(actor, "create users")
+    User = get_user_model()
+    user = User(username=username, email=email)
+    _clean(user, exclude=["password"])
+    try:
+        validate_password(password, user)
+    except ValidationError as error:
+        raise BadRequest(f"password: {' '.join(error.messages)}") from None
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+            audit.record(actor=actor, action="user.created", detail=f"Created user {username}.")
+    except IntegrityError:
+        raise Conflict(f"The user '{username}' already exists.") from None
+    return user
+
+
+def app_create(*, actor: Actor, slug: str, name: str, repo_url: str, default_branch: str = "main") -> App:
+    _require_staff(actor, "create apps")
+    app = App(slug=slug, name=name, repo_url=repo_url, default_branch=default_branch or "main")
+    _clean(app)
+    if App.objects.filter(slug=slug).exists():
+        raise Conflict(f"An app with the slug '{slug}' already exists.")
+    try:
+        with transaction.atomic():
+            app.save()
+            audit.record(actor=actor, action="app.created", app=app, detail=f"Created app {slug} from {repo_url}.")
+            transaction.on_commit(lambda: _warm_mirror(app.pk))
+    except IntegrityError:
+        raise Conflict(f"An app with the slug '{slug}' already exists.") from None
+    return app
+
+
+def _warm_mirror(app_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("deployments.tasks.sync_mirror", app_id, task_name=f"mirror-{app_id}")
+
+
+def target_create(*, actor: Actor, app: App, api_key: str = "", **fields) -> Target:
+    access.require(actor, app, Role.ADMIN, action="add targets")
+    if bool(fields.get("remote_url")) == bool(fields.get("heroku_app")):
+        raise BadRequest("remote_url: give exactly one of remote_url and heroku_app.")
+    if fields.get("heroku_app") and not HEROKU_APP_NAME.match(fields["heroku_app"]):
+        raise BadRequest("heroku_app: not a valid Heroku app name.")
+    fields = {key: value for key, value in fields.items() if value is not None}
+    target = Target(app=app, **fields)
+    _clean(target, exclude=["app"])
+    target.api_key_encrypted = crypto.encrypt(api_key)
+    try:
+        with transaction.atomic():
+            target.save()
+            audit.record(
+                actor=actor,
+                action="target.created",
+                target=target,
+                detail=f"Added target {target.slug} pushing to {target.push_url}"
+                + (" with an API key." if api_key else "."),
+            )
+    except IntegrityError:
+        raise Conflict(f"The app already has a target '{target.slug}'.") from None
+    return target
+
+
+def _role_text(role: str, deploy_protected: bool) -> str:
+    return f"{role} + deploy_protected" if deploy_protected else role
+
+
+def access_set(*, actor: Actor, app: App, username: str, role: str, deploy_protected: bool = False) -> Access:
+    access.require(actor, app, Role.ADMIN, action="manage access")
+    if role not in Role.values:
+        raise BadRequest(f"role: must be one of {', '.join(Role.values)}.")
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise Http404(f"No user named '{username}'.")
+    with transaction.atomic():
+        grant, created = Access.objects.select_for_update().get_or_create(
+            app=app, user=user, defaults={"role": role, "deploy_protected": deploy_protected}
+        )
+        if created:
+            audit.record(
+                actor=actor,
+                action="access.granted",
+                app=app,
+                detail=f"Granted {_role_text(role, deploy_protected)} to {username}.",
+            )
+        elif (grant.role, grant.deploy_protected) != (role, deploy_protected):
+            before = _role_text(grant.role, grant.deploy_protected)
+            grant.role, grant.deploy_protected = role, deploy_protected
+            grant.save(update_fields=["role", "deploy_protected"])
+            audit.record(
+                actor=actor,
+                action="access.changed",
+                app=app,
+                detail=f"Changed {username} from {before} to {_role_text(role, deploy_protected)}.",
+            )
+    return grant
+
+
+def access_revoke(*, actor: Actor, app: App, username: str) -> None:
+    access.require(actor, app, Role.ADMIN, action="manage access")
+    with transaction.atomic():
+        deleted, _ = Access.objects.filter(app=app, user__username=username).delete()
+        if not deleted:
+            raise Http404(f"'{username}' has no grant on this app.")
+        audit.record(actor=actor, action="access.revoked", app=app, detail=f"Revoked {username}'s access.")

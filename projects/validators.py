@@ -1,0 +1,92 @@
+"""Validation of user data that reaches git: refs and repository / remote URLs."""
+
+import re
+from ipaddress import ip_address
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+
+RESERVED_SLUGS = frozenset({"targets", "insights", "settings"})
+HEX_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)$")
+_BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+MAX_REF_LENGTH = 255
+
+
+def validate_slug(value: str) -> None:
+    if value in RESERVED_SLUGS:
+        raise ValidationError(f"'{value}' is a reserved word and cannot be used as a slug.")
+
+
+def ref_problem(ref: str) -> str | None:
+    """Why `ref` is not a safe ref name or hex sha, or None when it is.
+
+    Mirrors git check-ref-format rules (with --allow-onelevel), plus: never starts with '-'.
+    """
+    if not ref:
+        return "is empty"
+    if len(ref) > MAX_REF_LENGTH:
+        return f"is longer than {MAX_REF_LENGTH} characters"
+    if ref.startswith("-"):
+        return "starts with '-'"
+    if HEX_SHA.match(ref):
+        return None
+    if _BAD_REF_CHARS.search(ref):
+        return "contains a character git does not allow in ref names"
+    if ref.startswith("/") or ref.endswith("/") or "//" in ref:
+        return "has an empty path component"
+    if ref.endswith(".") or ".." in ref or "@{" in ref or ref == "@":
+        return "contains a sequence git does not allow in ref names"
+    for part in ref.split("/"):
+        if part.startswith(".") or part.endswith(".lock"):
+            return "has a component git does not allow in ref names"
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not an allowed repository or remote URL, or None when it is.
+
+    Allowed: https; http to loopback hosts; ssh:// or user@host:path; absolute local paths.
+    """
+    if not url or url != url.strip() or any(ord(c) < 32 for c in url):
+        return "must be a non-empty URL without spaces or control characters"
+    if url.startswith("-"):
+        return "must not start with '-'"
+    if "::" in url.split("/", 1)[0]:
+        return "uses a transport that is not allowed (ext::, fd:: and the like)"
+    if url.startswith("/"):
+        return None
+    if _SCP_LIKE.match(url):
+        return None
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in {"https", "http", "ssh"}:
+        return "must be https, http to a loopback host, ssh or an absolute local path"
+    if not parts.hostname or parts.hostname.startswith("-"):
+        return "must name a host"
+    if parts.password is not None:
+        return "must not contain a password; store the credential separately"
+    if scheme == "http" and not _is_loopback(parts.hostname):
+        return "may use plain http only for loopback hosts; use https"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_git_url(value: str) -> None:
+    problem = url_problem(value)
+    if problem:
+        raise ValidationError(f"The URL {problem}.")
+
+
+def validate_push_ref(value: str) -> None:
+    if not value.startswith("refs/") or ref_problem(value):
+        raise ValidationError("The push ref must be a full ref name such as refs/heads/main.")
