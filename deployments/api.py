@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
-from ninja import Field, Header, Query, Router, Schema
+from ninja import Field, Header, Query, Router, Schema, Status
 
 from deployments import services
 from deployments.models import AuditEvent, Deployment, LogLine
@@ -126,7 +126,7 @@ def request_deployment(
     deployment = services.deployment_request(
         actor=actor(request), target=found, ref=body.ref, note=body.note, idempotency_key=idempotency_key
     )
-    return 202, brief(deployment)
+    return Status(202, brief(deployment))
 
 
 @router.get("/apps/{app}/targets/{target}/deployments", response=list[DeploymentBrief])
@@ -153,20 +153,20 @@ def get_log(request: HttpRequest, deployment_id: int, after: int = Query(0, ge=0
 @router.post("/deployments/{deployment_id}/cancel", response={202: DeploymentBrief})
 def cancel_deployment(request: HttpRequest, deployment_id: int):
     deployment = services.deployment_cancel(actor=actor(request), deployment=_deployment(request, deployment_id))
-    return 202, brief(deployment)
+    return Status(202, brief(deployment))
 
 
 @router.post("/apps/{app}/targets/{target}/lock", response={201: LockOut})
 def lock(request: HttpRequest, app: str, target: str, body: LockIn):
     found = _target(request, app, target)
     created = services.lock_target(actor=actor(request), target=found, reason=body.reason, until=body.until)
-    return 201, {"reason": created.reason, "by": created.by, "until": created.until}
+    return Status(201, {"reason": created.reason, "by": created.by, "until": created.until})
 
 
 @router.delete("/apps/{app}/targets/{target}/lock", response={204: None})
 def unlock(request: HttpRequest, app: str, target: str):
     services.unlock_target(actor=actor(request), target=_target(request, app, target))
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/audit", response=list[AuditOut])

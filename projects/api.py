@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from deployments.services import active_lock
 from portal.api import actor
@@ -128,7 +128,7 @@ def app_out(app: App) -> dict:
 @router.post("/users", response={201: UserOut})
 def create_user(request: HttpRequest, body: UserIn):
     user = services.user_create(actor=actor(request), username=body.username, password=body.password, email=body.email)
-    return 201, {"username": user.username}
+    return Status(201, {"username": user.username})
 
 
 @router.get("/apps", response=list[AppOut])
@@ -140,14 +140,14 @@ def list_apps(request: HttpRequest):
 @router.post("/apps", response={201: AppOut})
 def create_app(request: HttpRequest, body: AppIn):
     app = services.app_create(actor=actor(request), **body.dict())
-    return 201, app_out(app)
+    return Status(201, app_out(app))
 
 
 @router.post("/apps/{app}/targets", response={201: TargetOut})
 def create_target(request: HttpRequest, app: str, body: TargetIn):
     found = access.app_for(actor(request), app)
     target = services.target_create(actor=actor(request), app=found, **body.dict())
-    return 201, target_out(target)
+    return Status(201, target_out(target))
 
 
 @router.put("/apps/{app}/access/{username}", response=AccessOut)
@@ -163,7 +163,7 @@ def set_access(request: HttpRequest, app: str, username: str, body: AccessIn):
 def revoke_access(request: HttpRequest, app: str, username: str):
     found = access.app_for(actor(request), app)
     services.access_revoke(actor=actor(request), app=found, username=username)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/apps/{app}/commits", response=list[CommitOut])

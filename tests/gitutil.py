@@ -1,0 +1,85 @@
+"""Real git repositories and bare remotes for the tests, made with the git binary."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "Test Author",
+    "GIT_AUTHOR_EMAIL": "author@example.com",
+    "GIT_COMMITTER_NAME": "Test Author",
+    "GIT_COMMITTER_EMAIL": "author@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(*args: str, cwd: Path | None = None, env: dict | None = None) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env={**ENV, **(env or {})}, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+class Repo:
+    """A working repository; `shas` lists main's commits oldest first."""
+
+    def __init__(self, path: Path, commits: int = 5) -> None:
+        self.path = path
+        path.mkdir(parents=True)
+        git("init", "--quiet", "--initial-branch=main", cwd=path)
+        self.shas: list[str] = []
+        for n in range(commits):
+            self.commit(f"Commit number {n + 1}", {"app.txt": f"version {n + 1}\n"})
+
+    def commit(self, message: str, files: dict[str, str], author: str | None = None) -> str:
+        for name, text in files.items():
+            (self.path / name).parent.mkdir(parents=True, exist_ok=True)
+            (self.path / name).write_text(text)
+        git("add", "--all", cwd=self.path)
+        env = {"GIT_AUTHOR_NAME": author} if author else None
+        git("commit", "--quiet", "-m", message, cwd=self.path, env=env)
+        sha = git("rev-parse", "HEAD", cwd=self.path)
+        if git("rev-parse", "--abbrev-ref", "HEAD", cwd=self.path) == "main":
+            self.shas.append(sha)
+        return sha
+
+    def branch(self, name: str, start: str = "main") -> None:
+        git("branch", name, start, cwd=self.path)
+
+    def checkout(self, name: str) -> None:
+        git("checkout", "--quiet", name, cwd=self.path)
+
+    def tag(self, name: str, sha: str) -> None:
+        git("tag", name, sha, cwd=self.path)
+
+
+def bare_remote(path: Path, pre_receive: str | None = None) -> Path:
+    path.mkdir(parents=True)
+    git("init", "--quiet", "--bare", cwd=path)
+    if pre_receive:
+        hook = path / "hooks" / "pre-receive"
+        hook.write_text(pre_receive)
+        hook.chmod(0o755)
+    return path
+
+
+def remote_head(path: Path, ref: str = "refs/heads/main") -> str:
+    try:
+        return git("rev-parse", "--verify", "--quiet", ref, cwd=path)
+    except subprocess.CalledProcessError:
+        return ""
+
+
+BUILD_HOOK = """#!/bin/sh
+while read old new ref; do
+  echo "-----> Building $new"
+  if git ls-tree -r --name-only "$new" | grep -qx BREAK; then
+    echo " !     Build failed: BREAK file present"
+    exit 1
+  fi
+  echo "Verifying deploy... done."
+done
+"""
