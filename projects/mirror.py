@@ -237,7 +237,7 @@ def ancestors_among(app: App, tip: str, shas: list[str], *, limit: int = 10000) 
     if not shas or not has_commit(app, tip):
         return set()
     oldest = shas[-1]
-    out = _read(app, "rev-list", f"--max-count={limit}", "--end-of-options", tip, "--not", f"{oldest}^@", "--")
+    out = _read(app, "rev-list", f"--max-count={limit}", "--end-of-options", tip, f"^{oldest}^@", "--")
     reachable = set(out.split())
     return {sha for sha in shas if sha in reachable}
 
