@@ -20,6 +20,7 @@ class Kind(models.TextChoices):
     DEPLOY = "deploy"
     ROLLBACK = "rollback"
     REDEPLOY = "redeploy"
+    RELEASE_ROLLBACK = "release_rollback"  # Heroku: back to an earlier release, no git push
 
 
 class Deployment(models.Model):
@@ -43,12 +44,25 @@ class Deployment(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Continuous deployment: queued by auto-deploy, CI gate overridden (the reason), Heroku release.
+    automatic = models.BooleanField(default=False)
+    ci_override = models.CharField(max_length=500, blank=True)
+    heroku_release_id = models.CharField(max_length=64, blank=True)
+    heroku_release_version = models.PositiveIntegerField(null=True, blank=True)
+    rollback_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="For a release rollback: the deployment whose Heroku release comes back.",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-id"]
         constraints = [
             # The database, not a flag in memory, keeps one push per target at a time.
             models.UniqueConstraint(fields=["target"], condition=Q(status="running"), name="one_running_per_target"),
+            # Auto-deploy queues at most one deployment per target: a newer head supersedes it.
+            models.UniqueConstraint(
+                fields=["target"], condition=Q(status="queued", automatic=True), name="one_queued_auto_per_target"
+            ),
         ]
         indexes = [
             models.Index(fields=["target", "status", "id"], name="deploy_target_status"),
@@ -123,3 +137,56 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
+
+
+class Webhook(models.Model):
+    """An outgoing notification endpoint of one app."""
+
+    class Format(models.TextChoices):
+        SLACK = "slack", 'Slack-compatible ({"text": ...})'
+        JSON = "json", "JSON signed with HMAC-SHA256"
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="webhooks")
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=1000)
+    format = models.CharField(max_length=10, choices=Format.choices, default=Format.SLACK)
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    events = models.JSONField(default=list, blank=True, help_text="Events to send; empty means all.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.app.slug}: {self.name}"
+
+
+class Delivery(models.Model):
+    """One attempt to send one event to one webhook; a retry is a new row."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    payload = models.JSONField()
+    attempt = models.PositiveSmallIntegerField(default=1)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    due_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [models.Index(fields=["state", "due_at"], name="delivery_state_due")]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.webhook} (try {self.attempt}): {self.state}"

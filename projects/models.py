@@ -17,6 +17,8 @@ class App(models.Model):
     repo_token_encrypted = models.TextField(blank=True, editable=False)
     ssh_key_encrypted = models.TextField(blank=True, editable=False)
     ssh_known_hosts = models.TextField(blank=True, help_text="known_hosts line(s) for the repository's SSH host.")
+    # The secret GitHub signs webhooks with (X-Hub-Signature-256); write-only, encrypted.
+    github_secret_encrypted = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -32,6 +34,10 @@ class App(models.Model):
     @property
     def ssh_key(self) -> str:
         return crypto.decrypt(self.ssh_key_encrypted)
+
+    @property
+    def github_secret(self) -> str:
+        return crypto.decrypt(self.github_secret_encrypted)
 
 
 class Target(models.Model):
@@ -49,6 +55,11 @@ class Target(models.Model):
         null=True, blank=True, help_text="Push timeout; empty means the installation default."
     )
     live_sha = models.CharField(max_length=40, blank=True)
+    auto_deploy_branch = models.CharField(
+        max_length=255, blank=True, help_text="Deploy this branch's head whenever it changes (and is green)."
+    )
+    # The head auto-deploy last acted on, so each new head is queued once.
+    auto_deploy_head = models.CharField(max_length=40, blank=True, editable=False)
     position = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -117,3 +128,34 @@ class Access(models.Model):
     def __str__(self) -> str:
         who = self.user.username if self.user_id else f"team {self.team.name}"
         return f"{who}: {self.role} on {self.app.slug}"
+
+
+class CiState(models.TextChoices):
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+
+
+class CommitStatus(models.Model):
+    """The latest state one CI context reported for one commit of an app."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="commit_statuses")
+    sha = models.CharField(max_length=40)
+    context = models.CharField(max_length=255)
+    state = models.CharField(max_length=10, choices=CiState.choices)
+    target_url = models.URLField(max_length=1000, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    # When the CI system says it happened: an older report arriving late (a replay) loses.
+    reported_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "commit statuses"
+        ordering = ["context"]
+        constraints = [
+            models.UniqueConstraint(fields=["app", "sha", "context"], name="commit_status_once_per_context"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sha[:7]} {self.context}: {self.state}"
