@@ -142,3 +142,35 @@ def access_revoke(*, actor: Actor, app: App, username: str) -> None:
         if not deleted:
             raise Http404(f"'{username}' has no grant on this app.")
         audit.record(actor=actor, action="access.revoked", app=app, detail=f"Revoked {username}'s access.")
+
+
+def app_set_credentials(
+    *,
+    actor: Actor,
+    app: App,
+    repo_username: str | None = None,
+    repo_token: str | None = None,
+    ssh_key: str | None = None,
+    ssh_known_hosts: str | None = None,
+) -> App:
+    """Set an app's read credentials (None leaves one as it is, '' clears it); audited, values never."""
+    access.require(actor, app, Role.ADMIN, action="change the app's credentials")
+    changed: list[str] = []
+    if repo_username is not None:
+        app.repo_username = repo_username
+        changed.append("repo_username")
+    if repo_token is not None:
+        app.repo_token_encrypted = crypto.encrypt(repo_token)
+        changed.append("repo_token_encrypted")
+    if ssh_key is not None:
+        app.ssh_key_encrypted = crypto.encrypt(ssh_key)
+        changed.append("ssh_key_encrypted")
+    if ssh_known_hosts is not None:
+        app.ssh_known_hosts = ssh_known_hosts
+        changed.append("ssh_known_hosts")
+    if changed:
+        with transaction.atomic():
+            app.save(update_fields=changed)
+            names = ", ".join(name.removesuffix("_encrypted") for name in changed)
+            audit.record(actor=actor, action="app.changed", app=app, detail=f"Changed the read credentials: {names}.")
+    return app
