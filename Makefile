@@ -26,6 +26,7 @@ run: migrate
 
 test: $(DEV_STAMP)
 	bash scripts/services.sh
+	bash scripts/browser.sh
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -p no:cacheprovider
 
