@@ -99,7 +99,8 @@ def test_app_admins_add_targets_with_exactly_one_remote(app, api, tmp_path):
         == 403
     )
     target = Target.objects.get(slug="prod")
-    assert target.api_key == "k" and "k" != target.api_key_encrypted
+    assert target.api_key == "k"
+    assert target.api_key_encrypted != "k"
     assert target.push_url == "https://git.heroku.com/shop-prod.git"
 
 

@@ -66,10 +66,9 @@ def test_an_ssh_remote_never_prompts_and_leaves_no_key_on_disk(users, data_dir: 
     port = listener.getsockname()[1]
     listener.close()  # nothing listens there: ssh must fail at once, not wait for a prompt
     app = App.objects.create(slug="ssh", name="SSH", repo_url=f"ssh://git@127.0.0.1:{port}/repo.git")
-    services.app_set_credentials(
-        actor=staff(users), app=app, ssh_key="-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----",
-        ssh_known_hosts=f"[127.0.0.1]:{port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTheTest",
-    )  # fmt: skip
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----"
+    known = f"[127.0.0.1]:{port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTheTest"
+    services.app_set_credentials(actor=staff(users), app=app, ssh_key=key, ssh_known_hosts=known)  # fmt: skip
 
     started = time.monotonic()
     with pytest.raises(GitError) as failure:
