@@ -1,15 +1,26 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.contrib.auth import views as auth_views
+from django.urls import path
 
+from deployments import audit_views
 from deployments import views as deployment_views
-from portal import views
+from portal import account_views, views
 from portal.api import api
 from projects import views as project_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # Django's own login, logout and password change; no reset by e-mail (admins reset passwords).
+    path("accounts/login/", account_views.login, name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("accounts/profile/", account_views.profile, name="profile"),
+    path("accounts/profile/tokens/", account_views.token_create, name="token-create"),
+    path("accounts/profile/tokens/<int:token_id>/revoke/", account_views.token_revoke, name="token-revoke"),
+    path("audit/", audit_views.audit_page, name="audit"),
+    path("audit/export.csv", audit_views.audit_csv, name="audit-csv"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("apps/<slug:app>/", project_views.app_page, name="app"),

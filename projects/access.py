@@ -108,3 +108,35 @@ def target_for(actor: Actor, app: App, slug: str) -> Target:
     if target is None:
         raise Http404("No such target.")
     return target
+
+
+def audit_apps(user) -> list[str] | None:
+    """The app slugs whose audit `user` may read: None means all of it (staff), [] none."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return []
+    if user.is_staff:
+        return None
+    return sorted(set(_grants(user).filter(role=Role.ADMIN).values_list("app__slug", flat=True)))
+
+
+def audit_scope(actor: Actor, app_slug: str = "") -> list[str] | None:
+    """What audit_apps allows, checked: the app slugs to show, None for all of it (staff).
+
+    Staff read everything, also the history of deleted apps. Anyone else reads the apps they
+    administer: a named app they cannot see is a 404, one they only use is a 403 (audited), and
+    with no app named, not administering any app is a 403 (audited).
+    """
+    allowed = audit_apps(actor.user)
+    if allowed is None:
+        return [app_slug] if app_slug else None
+    if app_slug:
+        app_for(actor, app_slug, Role.ADMIN, action="read the audit")
+        return [app_slug]
+    if not allowed:
+        from deployments import audit
+
+        audit.record(
+            actor=actor, action="denied", detail=f"Refused to read the audit: {actor.name} administers no app."
+        )
+        raise PermissionDenied("Only staff and app admins may read the audit.")
+    return allowed
