@@ -5,6 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
+# The scale-out pass runs against the real PostgreSQL and Redis servers of this machine.
+SCALEOUT_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/bartender \
+	REDIS_URL=redis://127.0.0.1:6379/15 SECRET_KEY=test-only-secret-key \
+	ENCRYPTION_KEY=dGVzdC1vbmx5LWtleS1mb3Itc2NhbGUtb3V0LXRlc3Q=
+
 .PHONY: run test lint bench migrate clean
 
 $(STAMP): requirements.txt
@@ -28,7 +33,8 @@ test: $(DEV_STAMP)
 	bash scripts/services.sh
 	bash scripts/browser.sh
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -p no:cacheprovider
+	DATA_DIR=$(CURDIR)/var/test $(PY) -m pytest -p no:cacheprovider -m "not scaleout"
+	$(SCALEOUT_ENV) DATA_DIR=$(CURDIR)/var/test-scaleout $(PY) -m pytest -p no:cacheprovider -m scaleout
 
 bench: $(DEV_STAMP)
 	bash scripts/services.sh

@@ -177,8 +177,12 @@ def cluster_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "ENCRYPTION_KEY": settings.ENCRYPTION_KEY,
         "PYTHONUNBUFFERED": "1",
     }
+    db = connection.settings_dict
     if connection.vendor == "sqlite":
-        env["DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:  # the test database pytest-django made, on the same server
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        env["DATABASE_URL"] = f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
     env.update(extra)
     return env
 
