@@ -18,6 +18,7 @@ from projects import git
 from projects.git import Credentials, GitError
 
 _KILL_GRACE = 10.0
+_TICK_SECONDS = 1.0
 
 
 class LineSplitter:
@@ -80,10 +81,14 @@ def push(
 ) -> PushResult:
     """Push `sha` to `push_ref` if the remote still holds `lease` there.
 
-    `tick` runs about once a second; a non-empty answer ends git (the whole process group)
-    and is reported as `stopped`. A `+` refspec would override the lease, so none is used:
-    the lease alone allows the non-fast-forward of a rollback.
+    `tick` runs before git starts and about once a second while it runs; a non-empty answer
+    ends git (the whole process group) and is reported as `stopped`. A `+` refspec would
+    override the lease, so none is used: the lease alone allows the non-fast-forward of a
+    rollback.
     """
+    stopped = tick() or ""  # a cancel or stop that came while the remote was being read
+    if stopped:
+        return PushResult(ok=False, reason=stopped, stopped=stopped)
     args = git.command(
         "push",
         "--progress",
@@ -96,35 +101,50 @@ def push(
     with git.environment(creds) as env:
         handle = git.spawn(args, cwd=mirror, env=env)
         proc = handle.proc
-        streams = {proc.stdout.fileno(): LineSplitter(), proc.stderr.fileno(): LineSplitter()}
-        stopped, killed_at, last_tick, tail = "", 0.0, time.monotonic(), []
-        while streams:
-            ready, _, _ = select.select(list(streams), [], [], 0.2)
-            lines: list[str] = []
-            for fd in ready:
-                data = os.read(fd, 65536)
-                lines += streams[fd].feed(data) if data else streams.pop(fd).flush()
-            if lines:
-                lines = [creds.redact(line) for line in lines]
-                tail = (tail + lines)[-20:]
-                on_lines(lines)
-            now = time.monotonic()
-            if not stopped and now - last_tick >= 1.0:
-                last_tick = now
-                stopped = tick() or ""
-                if stopped:
-                    git.kill_group(proc)
-                    killed_at = now
-            if killed_at and now - killed_at > _KILL_GRACE:
-                break  # a helper kept the pipes open; the group is dead, stop waiting
-        code = proc.wait(timeout=_KILL_GRACE)
-        proc.stdout.close()
-        proc.stderr.close()
+        try:
+            stopped, tail = _follow(proc, creds, on_lines, tick)
+            code = proc.wait(timeout=_KILL_GRACE)
+        finally:
+            # Whatever happened here (a database error in on_lines, a signal), git never outlives
+            # the push call: the whole group goes, helpers included.
+            if proc.poll() is None:
+                git.kill_group(proc)
+                proc.wait(timeout=_KILL_GRACE)
+            proc.stdout.close()
+            proc.stderr.close()
     if stopped:
         return PushResult(ok=False, reason=stopped, stopped=stopped)
     if code == 0:
         return PushResult(ok=True)
     return PushResult(ok=False, reason=_reason(tail, code))
+
+
+def _follow(
+    proc, creds: Credentials, on_lines: Callable[[list[str]], None], tick: Callable[[], str | None]
+) -> tuple[str, list[str]]:
+    """Stream git's output to `on_lines` until it exits; end its group when `tick` says so."""
+    streams = {proc.stdout.fileno(): LineSplitter(), proc.stderr.fileno(): LineSplitter()}
+    stopped, killed_at, last_tick, tail = "", 0.0, time.monotonic(), []
+    while streams:
+        ready, _, _ = select.select(list(streams), [], [], 0.2)
+        lines: list[str] = []
+        for fd in ready:
+            data = os.read(fd, 65536)
+            lines += streams[fd].feed(data) if data else streams.pop(fd).flush()
+        if lines:
+            lines = [creds.redact(line) for line in lines]
+            tail = (tail + lines)[-20:]
+            on_lines(lines)
+        now = time.monotonic()
+        if not stopped and now - last_tick >= _TICK_SECONDS:
+            last_tick = now
+            stopped = tick() or ""
+            if stopped:
+                git.kill_group(proc)
+                killed_at = now
+        if killed_at and now - killed_at > _KILL_GRACE:
+            break  # something outside the group kept the pipes open; the group is dead, stop waiting
+    return stopped, tail
 
 
 def _reason(tail: list[str], code: int) -> str:

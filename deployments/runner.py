@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from deployments import audit, push
+from deployments import audit, push, worker
 from deployments.models import Deployment, LogLine, Status
 from deployments.services import active_lock, enqueue
 from portal.actor import Actor
@@ -52,6 +54,10 @@ def claim_next(target_id: int) -> Deployment | None:
     first = Deployment.objects.filter(target_id=target_id, status=Status.QUEUED).order_by("id").first()
     if first is None:
         return None
+    if worker.stop_requested_at() is not None:
+        # This cluster is shutting down: leave it queued, for another cluster or the next start.
+        enqueue(first.pk)
+        return None
     now = timezone.now()
     running = Deployment.objects.filter(target_id=OuterRef("target_id"), status=Status.RUNNING)
     try:
@@ -76,11 +82,15 @@ def start_next(target_id: int) -> None:
 
 
 class _Log:
-    """Appends a deployment's output as numbered rows, in small batches, up to a cap."""
+    """Appends a deployment's output as numbered rows, in small batches, up to a cap.
+
+    git's output counts against LOG_MAX_BYTES; Bartender's own notes (`note`) always go in,
+    so a cut log still says how the deployment ended.
+    """
 
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
-        self.n = LogLine.objects.filter(deployment=deployment).count()
+        self.n = _last_line(deployment.pk)
         self.size = deployment.log_bytes
         self.pending: list[str] = []
         self.flushed_at = time.monotonic()
@@ -89,26 +99,79 @@ class _Log:
     def add(self, lines: list[str]) -> None:
         for line in lines:
             if self.cut:
-                return
+                break
             self.size += len(line.encode()) + 1
             if self.size > settings.LOG_MAX_BYTES:
                 self.cut = True
-                limit = settings.LOG_MAX_BYTES // (1024 * 1024) or settings.LOG_MAX_BYTES
-                unit = "MB" if settings.LOG_MAX_BYTES >= 1024 * 1024 else "bytes"
-                line = f"[bartender] The log was cut here at {limit} {unit}; the push went on."
+                line = f"[bartender] The log was cut here at {_size_text(settings.LOG_MAX_BYTES)}; the push went on."
             self.pending.append(line)
         if time.monotonic() - self.flushed_at >= _FLUSH_SECONDS or len(self.pending) >= 500:
             self.flush()
+
+    def note(self, text: str) -> None:
+        self.pending.append(f"[bartender] {text}")
 
     def flush(self) -> None:
         self.flushed_at = time.monotonic()
         if not self.pending:
             return
+        try:
+            with transaction.atomic():
+                self._write()
+        except IntegrityError:
+            # The reaper wrote a line meanwhile (it gave up on us); number ours after it.
+            self.n = _last_line(self.deployment.pk)
+            with transaction.atomic():
+                self._write()
+        self.pending = []
+
+    def _write(self) -> None:
         rows = [LogLine(deployment=self.deployment, n=self.n + i + 1, text=text) for i, text in enumerate(self.pending)]
         LogLine.objects.bulk_create(rows)
-        self.n += len(rows)
-        self.pending = []
         Deployment.objects.filter(pk=self.deployment.pk).update(log_bytes=self.size)
+        self.n += len(rows)
+
+
+def _last_line(deployment_id: int) -> int:
+    return LogLine.objects.filter(deployment_id=deployment_id).order_by("-n").values_list("n", flat=True).first() or 0
+
+
+def _size_text(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB" if size >= 1024 * 1024 else f"{size} bytes"
+
+
+class _Heartbeat:
+    """Writes the deployment's heartbeat from a thread for the whole run, fetch included.
+
+    A long fetch must not look like a dead worker. The beats stop after TASK_TIMEOUT, when
+    django-q2 would have killed the task anyway, so a hung worker is still reaped.
+    """
+
+    def __init__(self, deployment_id: int) -> None:
+        self.deployment_id = deployment_id
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{deployment_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _beat(self) -> None:
+        until = time.monotonic() + settings.TASK_TIMEOUT
+        try:
+            while not self.done.wait(settings.DEPLOY_HEARTBEAT) and time.monotonic() < until:
+                try:
+                    Deployment.objects.filter(pk=self.deployment_id, status=Status.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except Exception:  # a busy database now and then: the next beat tries again
+                    log.warning("heartbeat of deployment %s failed", self.deployment_id, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def execute(deployment: Deployment) -> None:
@@ -125,31 +188,33 @@ def execute(deployment: Deployment) -> None:
     status, reason = Status.FAILED, "The push did not finish."
     creds = git.Credentials(password=target.api_key)
     try:
-        output.add([f"[bartender] Deploying {deployment.short_sha} to {target.name} ({target.push_ref})."])
-        if not mirror.has_commit(app, deployment.sha):
-            output.add(["[bartender] Fetching the repository."])
-            mirror.sync(app)
-        lease = push.remote_sha(target.push_url, target.push_ref, creds)
-        output.add([f"[bartender] The remote is at {lease[:7] or 'nothing yet'}; pushing."])
-        output.flush()
-        result = push.push(
-            mirror=mirror.path(app),
-            url=target.push_url,
-            sha=deployment.sha,
-            push_ref=target.push_ref,
-            lease=lease,
-            creds=creds,
-            on_lines=output.add,
-            tick=_ticker(deployment, target.timeout),
-        )
+        with _Heartbeat(deployment.pk):
+            output.note(f"Deploying {deployment.short_sha} to {target.name} ({target.push_ref}).")
+            if not mirror.has_commit(app, deployment.sha):
+                output.note("Fetching the repository.")
+                output.flush()
+                mirror.sync(app)
+            lease = push.remote_sha(target.push_url, target.push_ref, creds)
+            output.note(f"The remote is at {lease[:7] or 'nothing yet'}; pushing.")
+            output.flush()
+            result = push.push(
+                mirror=mirror.path(app),
+                url=target.push_url,
+                sha=deployment.sha,
+                push_ref=target.push_ref,
+                lease=lease,
+                creds=creds,
+                on_lines=output.add,
+                tick=_ticker(deployment, target.timeout),
+            )
         if result.ok:
             status, reason = Status.SUCCEEDED, ""
-        elif result.stopped == "cancelled":
+        elif result.stopped == _CANCELLED:
             status = Status.CANCELLED
             reason = (
                 Deployment.objects.filter(pk=deployment.pk).values_list("reason", flat=True).first() or "Cancelled."
             )
-            output.add(["[bartender] Cancelled: git was stopped; the remote is as git left it."])
+            output.note("Cancelled: git was stopped; the remote is as git left it.")
         else:
             reason = result.reason
     except GitError as error:
@@ -159,30 +224,34 @@ def execute(deployment: Deployment) -> None:
         reason = creds.redact(f"Internal error: {error.__class__.__name__}.")
     finally:
         if status == Status.FAILED:
-            output.add([f"[bartender] Failed: {reason}"])
+            output.note(f"Failed: {reason}")
         elif status == Status.SUCCEEDED:
-            output.add([f"[bartender] {target.name} is now at {deployment.short_sha}."])
+            output.note(f"{target.name} is now at {deployment.short_sha}.")
         output.flush()
         finish(deployment, status=status, reason=reason)
 
 
+_CANCELLED = "cancelled"
+
+
 def _ticker(deployment: Deployment, timeout: int):
+    """What the push asks about once a second: go on (None), or why to end git now."""
     started = time.monotonic()
-    last_beat = started
 
     def tick() -> str | None:
-        nonlocal last_beat
-        now = time.monotonic()
-        if now - started > timeout:
+        if time.monotonic() - started > timeout:
             return f"timed out after {timeout} s"
+        stop_at = worker.stop_requested_at()
+        if stop_at is not None and time.time() - stop_at > settings.DEPLOY_STOP_GRACE:
+            return (
+                f"worker stopped: the worker was shut down and the push did not finish "
+                f"within {settings.DEPLOY_STOP_GRACE} s; it is not run again by itself"
+            )
         row = Deployment.objects.filter(pk=deployment.pk).values("status", "cancel_requested").first()
         if row is None or row["status"] != Status.RUNNING:
             return "worker lost"  # the reaper gave up on us; stop pushing
         if row["cancel_requested"]:
-            return "cancelled"
-        if now - last_beat >= settings.DEPLOY_HEARTBEAT:
-            last_beat = now
-            Deployment.objects.filter(pk=deployment.pk, status=Status.RUNNING).update(heartbeat_at=timezone.now())
+            return _CANCELLED
         return None
 
     return tick
@@ -206,32 +275,42 @@ def finish(deployment: Deployment, *, status: str, reason: str) -> bool:
 
 
 def reap() -> dict[str, int]:
-    """Fail running deployments whose worker stopped heart-beating; re-enqueue lost ones."""
+    """Fail running deployments whose worker stopped heart-beating; re-enqueue lost ones.
+
+    Every worker cluster runs this every DEPLOY_REAP_EVERY seconds (deployments.worker); the
+    conditional updates make concurrent reapers harmless.
+    """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.DEPLOY_STALE_AFTER)
     lost = 0
     for deployment in Deployment.objects.filter(status=Status.RUNNING, heartbeat_at__lt=stale):
         if finish(deployment, status=Status.FAILED, reason="worker lost"):
-            LogLine.objects.create(
-                deployment=deployment,
-                n=(deployment.lines.order_by("-n").values_list("n", flat=True).first() or 0) + 1,
-                text="[bartender] Failed: worker lost (no heartbeat); the remote is as git left it.",
-            )
+            _say_last(deployment, "Failed: worker lost (no heartbeat); the remote is as git left it.")
             lost += 1
             start_next(deployment.target_id)
-    # A queued deployment whose target is idle should have started; its task was lost.
-    waiting_since = now - timedelta(seconds=settings.DEPLOY_STALE_AFTER)
+    # A queued deployment on an idle, unlocked target should have started: its task was lost
+    # (the Redis broker drops a killed worker's task), or the lock that held it expired.
     running = Deployment.objects.filter(target_id=OuterRef("target_id"), status=Status.RUNNING)
     idle = (
-        Deployment.objects.filter(status=Status.QUEUED, created_at__lt=waiting_since)
+        Deployment.objects.filter(status=Status.QUEUED, created_at__lt=stale)
         .exclude(Exists(running))
         .values_list("target_id", flat=True)
         .distinct()
     )
     requeued = 0
-    for target_id in set(idle):
-        target = Target.objects.get(pk=target_id)
-        if active_lock(target) is None:
-            start_next(target_id)
+    for target in Target.objects.filter(pk__in=set(idle)):
+        # One new task per target per staleness period across all reapers, not one per round:
+        # a task may only be waiting behind busy workers.
+        if active_lock(target) is None and cache.add(f"bartender:requeued:{target.pk}", 1, settings.DEPLOY_STALE_AFTER):
+            start_next(target.pk)
             requeued += 1
     return {"lost": lost, "requeued": requeued}
+
+
+def _say_last(deployment: Deployment, text: str) -> None:
+    for _ in range(3):  # the worker, if it still lives, may be appending too
+        try:
+            LogLine.objects.create(deployment=deployment, n=_last_line(deployment.pk) + 1, text=f"[bartender] {text}")
+            return
+        except IntegrityError:
+            continue

@@ -1,12 +1,13 @@
 """django-q2 tasks: each loads its row by id and calls one service."""
 
-from deployments import runner
+from deployments import runner, worker
 from projects import mirror
 from projects.models import App
 
 
 def run_deployment(deployment_id: int) -> int | None:
-    return runner.run(deployment_id)
+    with worker.sigterm_deferred():
+        return runner.run(deployment_id)
 
 
 def reap() -> dict[str, int]:

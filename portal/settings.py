@@ -58,6 +58,12 @@ HEROKU_API_URL = env_str("HEROKU_API_URL", "https://api.heroku.com")
 DEPLOY_TIMEOUT = env_int("DEPLOY_TIMEOUT", 15 * 60, minimum=1)
 DEPLOY_HEARTBEAT = env_int("DEPLOY_HEARTBEAT", 10, minimum=1)
 DEPLOY_STALE_AFTER = env_int("DEPLOY_STALE_AFTER", 60, minimum=2)
+# The reaper runs in every qcluster's main process this often (deployments.worker).
+DEPLOY_REAP_EVERY = env_int("DEPLOY_REAP_EVERY", 30, minimum=1)
+# On SIGTERM a worker lets a running push go on this long, then ends it ("worker stopped").
+DEPLOY_STOP_GRACE = env_int("DEPLOY_STOP_GRACE", 30, minimum=0)
+if DEPLOY_STALE_AFTER <= DEPLOY_HEARTBEAT:
+    raise ImproperlyConfigured("DEPLOY_STALE_AFTER must be longer than DEPLOY_HEARTBEAT, or live pushes look dead.")
 MIRROR_MAX_AGE = env_int("MIRROR_MAX_AGE", 10, minimum=0)
 TASK_TIMEOUT = env_int("TASK_TIMEOUT", 30 * 60, minimum=60)
 Q_WORKERS = env_int("Q_WORKERS", 2, minimum=1)

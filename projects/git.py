@@ -13,7 +13,7 @@ import shlex
 import signal
 import stat
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,13 @@ case "$1" in
 esac
 """
 _PR_SET_PDEATHSIG = 1
+# Loaded once in the parent: a forked child of a threaded process must not dlopen (it may
+# deadlock on a lock some other thread held at fork time); calling prctl is safe.
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+    _LIBC.prctl  # noqa: B018 - fail here, not in the child, when prctl is missing (not Linux)
+except (OSError, AttributeError):
+    _LIBC = None
 
 
 class GitError(Exception):
@@ -129,6 +136,7 @@ def run(
                 env=env,
                 kill_after_timeout=timeout,
                 strip_newline_in_stdout=False,
+                preexec_fn=_die_with(os.getpid()),
             )
         except gitpython.GitCommandError as error:
             raise GitError(creds.redact(_describe(error))) from None
@@ -142,12 +150,23 @@ def _describe(error: gitpython.GitCommandError) -> str:
     return (fatal or lines or ["git failed"])[-1]
 
 
-def _child_setup() -> None:
-    # Own process group (so cancel ends git and its helpers together) and die with the worker.
-    os.setsid()
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def _die_with(parent: int, *, own_group: bool = False) -> Callable[[], None]:
+    """A preexec_fn: the child gets SIGKILL when the thread that started it dies.
+
+    `own_group` also puts it in a process group of its own, so ending the group ends git and
+    every helper it started (ssh, git-remote-https, a local receive-pack and its hooks).
+    """
+
+    def setup() -> None:
+        if own_group:
+            os.setsid()
+        if _LIBC is not None:
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        # The parent may have died between fork and prctl: then no signal will ever come.
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return setup
 
 
 def spawn(args: Sequence[str], *, cwd: Path, env: dict[str, str]) -> Any:
@@ -161,7 +180,7 @@ def spawn(args: Sequence[str], *, cwd: Path, env: dict[str, str]) -> Any:
         env=env,
         as_process=True,
         with_stdout=True,
-        preexec_fn=_child_setup,
+        preexec_fn=_die_with(os.getpid(), own_group=True),
     )
 
 

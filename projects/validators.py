@@ -9,7 +9,10 @@ from django.core.exceptions import ValidationError
 RESERVED_SLUGS = frozenset({"targets", "insights", "settings"})
 HEX_SHA = re.compile(r"^[0-9a-f]{7,40}$")
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
-_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)$")
+# user@host:path; none of the three may look like an option to ssh or git.
+_SCP_LIKE = re.compile(
+    r"^(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]*)@(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*):(?P<path>[^\s-]\S*)$"
+)
 _BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 MAX_REF_LENGTH = 255
 
@@ -49,7 +52,7 @@ def url_problem(url: str) -> str | None:
 
     Allowed: https; http to loopback hosts; ssh:// or user@host:path; absolute local paths.
     """
-    if not url or url != url.strip() or any(ord(c) < 32 for c in url):
+    if not url or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         return "must be a non-empty URL without spaces or control characters"
     if url.startswith("-"):
         return "must not start with '-'"
@@ -65,6 +68,12 @@ def url_problem(url: str) -> str | None:
         return "must be https, http to a loopback host, ssh or an absolute local path"
     if not parts.hostname or parts.hostname.startswith("-"):
         return "must name a host"
+    if (parts.username or "").startswith("-"):
+        return "must not have a user name starting with '-'"
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return "has a port that is not a number"
     if parts.password is not None:
         return "must not contain a password; store the credential separately"
     if scheme == "http" and not _is_loopback(parts.hostname):

@@ -1,0 +1,68 @@
+"""django-q2's `qcluster`, plus a graceful stop for pushes and the reaper on a timer.
+
+Same command and options as django-q2's (this app comes first in INSTALLED_APPS, so this one
+is found first). See deployments.worker for why and how.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+
+from django.conf import settings
+from django.db import connection
+from django_q.cluster import Cluster
+from django_q.management.commands import qcluster
+
+from deployments import worker
+
+log = logging.getLogger("bartender.worker")
+_LOOP_SECONDS = 0.2
+
+
+class Command(qcluster.Command):
+    def handle(self, *args, **options) -> None:
+        settings.SECRET_KEY  # noqa: B018 - django-q2 signs tasks with it: fail before starting
+        if options.get("cluster_name"):
+            os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
+        worker.prepare()
+        cluster = Cluster()
+        stop = False
+
+        # The handler only records the request: the main loop below may be inside a database
+        # transaction when the signal arrives, and stopping blocks until the workers are done.
+        def on_signal(signum: int, frame) -> None:
+            nonlocal stop
+            stop = True
+            worker.request_stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        cluster.start()
+        if options.get("run_once"):
+            cluster.stop()
+            return
+        next_reap = time.monotonic()  # a (re)started cluster recovers what a dead one left at once
+        while not stop and cluster.sentinel.is_alive():
+            if time.monotonic() >= next_reap:
+                _reap()
+                next_reap = time.monotonic() + settings.DEPLOY_REAP_EVERY
+            time.sleep(_LOOP_SECONDS)
+        cluster.stop()
+
+
+def _reap() -> None:
+    # Imported here, after the cluster forked: nothing of the runner needs to be in the workers
+    # before they import it themselves.
+    from deployments import runner
+
+    try:
+        found = runner.reap()
+        if any(found.values()):
+            log.info("reaper: %s", found)
+    except Exception:  # the next round tries again; the loop must outlive a locked database
+        log.exception("the reaper failed")
+    finally:
+        connection.close()
