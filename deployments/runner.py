@@ -15,9 +15,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from deployments import audit, push, worker
-from deployments.models import Deployment, LogLine, Status
-from deployments.services import active_lock, enqueue
+from deployments import audit, followups, push, releases, worker
+from deployments.models import Deployment, Kind, LogLine, Status
+from deployments.services import active_lock, enqueue, start_refusal
 from portal.actor import Actor
 from projects import git, mirror
 from projects.git import GitError
@@ -40,7 +40,13 @@ def run(deployment_id: int) -> int | None:
     if deployment is None:
         return None
     try:
-        execute(deployment)
+        # Continuous deployment: the CI gate again at start, notifications, Heroku release rollbacks.
+        refusal = start_refusal(deployment)
+        if refusal:
+            finish(deployment, status=Status.FAILED, reason=refusal)
+        else:
+            followups.on_start(deployment)
+            (releases.execute if deployment.kind == Kind.RELEASE_ROLLBACK else execute)(deployment)
     finally:
         start_next(target_id)
     return deployment.pk
@@ -271,6 +277,7 @@ def finish(deployment: Deployment, *, status: str, reason: str) -> bool:
             Status.SUCCEEDED: f"{deployment.short_sha} is live on {deployment.target.slug}.",
         }.get(status, f"{deployment.short_sha} to {deployment.target.slug}: {reason}")
         audit.record(actor=Actor.system(), action=f"deployment.{status}", deployment=deployment, detail=detail)
+    followups.on_finish(deployment)
     return True
 
 

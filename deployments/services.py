@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deployments import audit
+from deployments import audit, notify
 from deployments.models import Deployment, Kind, Lock, Status
 from portal.actor import Actor
 from portal.errors import BadRequest, Conflict, Unavailable
-from projects import access, mirror
+from projects import access, ci, mirror
 from projects.git import GitError
 from projects.mirror import RefError
 from projects.models import Role, Target
@@ -53,6 +53,7 @@ def deployment_request(
     ref: str,
     note: str = "",
     idempotency_key: str = "",
+    ci_override_reason: str = "",
 ) -> Deployment:
     app = target.app
     access.require(actor, app, Role.DEPLOYER, target=target, action="deploy")
@@ -68,10 +69,52 @@ def deployment_request(
     if lock is not None:
         raise Conflict(f"{target.name} is locked by {lock.by}: {lock.reason}")
     sha = resolve_ref(target, ref)
-    kind, back = _kind(target, sha)
+    override = ci_gate(actor=actor, target=target, sha=sha, override_reason=ci_override_reason)
+    return deployment_queue(
+        actor=actor, target=target, sha=sha, ref=ref, note=note, idempotency_key=idempotency_key, ci_override=override
+    )
+
+
+def ci_gate(*, actor: Actor, target: Target, sha: str, override_reason: str = "") -> str:
+    """Conflict when `target` requires CI and `sha` is not green, unless an app admin overrides.
+
+    Returns the override reason when one was needed (the caller stores and audits it).
+    """
+    problem = ci.gate_problem(target, sha)
+    if problem is None:
+        return ""
+    override_reason = override_reason.strip()
+    if not override_reason:
+        raise Conflict(f"CI gate: {problem}")
+    access.require(actor, target.app, Role.ADMIN, target=target, action="override the CI gate")
+    return f"{override_reason[:400]} ({problem})"[:500]
+
+
+def deployment_queue(
+    *,
+    actor: Actor,
+    target: Target,
+    sha: str,
+    ref: str,
+    note: str = "",
+    idempotency_key: str = "",
+    ci_override: str = "",
+    automatic: bool = False,
+    kind: str = "",
+    rollback_of: Deployment | None = None,
+) -> Deployment:
+    """Create a queued deployment of a resolved sha, audit it, enqueue it after the commit.
+
+    Access, lock and CI gate are the caller's checks (deployment_request, auto-deploy,
+    release rollback).
+    """
+    if kind:
+        back = 0
+    else:
+        kind, back = _kind(target, sha)
     with transaction.atomic():
         deployment = Deployment.objects.create(
-            app=app,
+            app=target.app,
             target=target,
             sha=sha,
             ref=ref,
@@ -82,13 +125,31 @@ def deployment_request(
             previous_sha=target.live_sha,
             commits_back=back,
             idempotency_key=idempotency_key[:200],
+            ci_override=ci_override,
+            automatic=automatic,
+            rollback_of=rollback_of,
         )
         detail = f"{kind} of {sha[:7]} ({ref}) to {target.slug}"
         if kind == Kind.ROLLBACK:
             detail += f": rollback, {back} commit{'s' if back != 1 else ''} back from {target.live_sha[:7]}"
         audit.record(actor=actor, action="deployment.requested", deployment=deployment, detail=detail)
+        if ci_override:
+            audit.record(
+                actor=actor,
+                action="deployment.ci_override",
+                deployment=deployment,
+                detail=f"CI gate overridden: {ci_override}",
+            )
         transaction.on_commit(lambda: enqueue(deployment.pk))
     return deployment
+
+
+def start_refusal(deployment: Deployment) -> str | None:
+    """Why a claimed deployment may not push after all: its CI gate, checked again at start."""
+    if deployment.ci_override:
+        return None
+    problem = ci.gate_problem(deployment.target, deployment.sha)
+    return f"CI gate at start: {problem}" if problem else None
 
 
 def _kind(target: Target, sha: str) -> tuple[str, int]:
@@ -143,6 +204,7 @@ def lock_target(*, actor: Actor, target: Target, reason: str, until: datetime | 
         with transaction.atomic():
             lock = Lock.objects.create(target=target, reason=reason[:500], by=actor.name, until=until)
             audit.record(actor=actor, action="target.locked", target=target, detail=f"Locked: {reason}")
+            transaction.on_commit(lambda: notify.target_locked(lock))
     except IntegrityError:
         raise Conflict(f"{target.name} is already locked.") from None
     return lock

@@ -1,7 +1,11 @@
 """django-q2 tasks: each loads its row by id and calls one service."""
 
-from deployments import runner, worker
+from django.db.models import Q
+
+from deployments import autodeploy, notify, releases, runner, worker
+from deployments.models import Deployment
 from projects import mirror
+from projects.git import GitError
 from projects.models import App
 
 
@@ -18,3 +22,48 @@ def sync_mirror(app_id: int) -> None:
     app = App.objects.filter(pk=app_id).first()
     if app is not None:
         mirror.sync(app, max_age=2)
+
+
+def every_minute() -> int:
+    """The minute schedule: due notification retries, and a fetch of every auto-deploying app."""
+    from django_q.tasks import async_task
+
+    notify.deliver_due()
+    apps = App.objects.filter(~Q(targets__auto_deploy_branch="")).distinct().values_list("pk", flat=True)
+    for app_id in apps:
+        async_task("deployments.tasks.refresh_app", app_id, 30, task_name=f"refresh-{app_id}")
+    return len(apps)
+
+
+def refresh_app(app_id: int, max_age: float = 0) -> list[str]:
+    """Fetch an app's mirror (a push webhook: at once) and let auto-deploy look at the heads."""
+    app = App.objects.filter(pk=app_id).first()
+    if app is None:
+        return []
+    try:
+        mirror.sync(app, max_age=max_age)
+    except GitError:
+        return ["the mirror could not be fetched"]
+    return [f"{o.target}: {o.action} {o.why}".strip() for o in autodeploy.check_app(app)]
+
+
+def check_auto_deploy(app_id: int) -> list[str]:
+    """After a CI status: a waiting head may have turned green."""
+    app = App.objects.filter(pk=app_id).first()
+    if app is None:
+        return []
+    return [f"{o.target}: {o.action} {o.why}".strip() for o in autodeploy.check_app(app)]
+
+
+def deliver(delivery_id: int) -> str | None:
+    return notify.deliver(delivery_id)
+
+
+def email_failure(deployment_id: int) -> bool:
+    deployment = Deployment.objects.select_related("app", "target", "requested_by").filter(pk=deployment_id).first()
+    return deployment is not None and notify.email_failure(deployment)
+
+
+def record_heroku_release(deployment_id: int) -> str:
+    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
+    return releases.record_release(deployment) if deployment is not None else ""

@@ -34,7 +34,11 @@ def deploy(request: HttpRequest, app: str, target: str) -> HttpResponse:
     if request.method == "POST":
         try:
             deployment = services.deployment_request(
-                actor=_actor(request), target=found, ref=ref, note=request.POST.get("note", "")
+                actor=_actor(request),
+                target=found,
+                ref=ref,
+                note=request.POST.get("note", ""),
+                ci_override_reason=request.POST.get("ci_override_reason", ""),
             )
         except ServiceError as error:
             messages.error(request, str(error))

@@ -108,10 +108,12 @@ def _invalid(request, exc: ValidationError):
 
 def _register() -> None:
     from deployments.api import router as deployments_router
+    from deployments.cd_api import router as cd_router
     from projects.api import router as projects_router
 
     api.add_router("", projects_router)
     api.add_router("", deployments_router)
+    api.add_router("", cd_router)
 
 
 _register()

@@ -53,6 +53,18 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 REDIS_URL = env_str("REDIS_URL")
 HEROKU_GIT_URL = env_str("HEROKU_GIT_URL", "https://git.heroku.com/{app}.git")
 HEROKU_API_URL = env_str("HEROKU_API_URL", "https://api.heroku.com")
+# The portal's own address, for links in notifications and emails ("" leaves links out).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
+# Email (failure notices to the requester): printed to the console unless SMTP is configured.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "bartender@localhost")
 
 # Deploy engine timings (seconds); tests shrink them.
 DEPLOY_TIMEOUT = env_int("DEPLOY_TIMEOUT", 15 * 60, minimum=1)

@@ -4,6 +4,7 @@ from django.urls import path
 
 from deployments import audit_views
 from deployments import views as deployment_views
+from deployments.cd_urls import urlpatterns as cd_urlpatterns
 from portal import account_views, views
 from portal.api import api
 from projects import views as project_views
@@ -23,6 +24,7 @@ urlpatterns = [
     path("audit/export.csv", audit_views.audit_csv, name="audit-csv"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    *cd_urlpatterns,
     path("apps/<slug:app>/", project_views.app_page, name="app"),
     path("apps/<slug:app>/targets/<slug:target>/", deployment_views.target_page, name="target"),
     path("apps/<slug:app>/targets/<slug:target>/deploy/", deployment_views.deploy, name="deploy"),

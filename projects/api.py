@@ -8,9 +8,9 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
 from deployments.services import active_lock
-from portal.api import actor
+from portal.api import SessionAuth, TokenAuth, actor
 from portal.errors import BadRequest
-from projects import access, selectors, services
+from projects import access, ci, selectors, services
 from projects.git import GitError
 from projects.mirror import RefError
 from projects.models import App, Role, Target
@@ -68,6 +68,7 @@ class TargetIn(Schema):
     protected: bool | None = None
     require_ci: bool | None = None
     required_contexts: list[str] | None = None
+    auto_deploy_branch: str | None = None
     timeout_seconds: int | None = Field(None, ge=1)
 
 
@@ -91,6 +92,33 @@ class CiContext(Schema):
 class CiOut(Schema):
     state: str
     contexts: list[CiContext]
+
+
+class StatusIn(Schema):
+    state: str
+    context: str = Field(..., max_length=255)
+    target_url: str = Field("", max_length=1000)
+    description: str = Field("", max_length=500)
+
+
+class StatusOut(Schema):
+    sha: str
+    context: str
+    state: str
+    target_url: str
+    description: str
+
+
+class CiTokenIn(Schema):
+    name: str = Field(..., max_length=100)
+
+
+class CiTokenOut(Schema):
+    token: str
+
+
+class SecretIn(Schema):
+    secret: str = Field(..., max_length=200)
 
 
 class CommitOut(Schema):
@@ -191,10 +219,53 @@ def list_commits(
             "date": row.commit.date,
             "deployed_to": row.deployed_to,
             "live_on": [t.slug for t in row.live_on],
-            "ci": None,
+            "ci": ci_out(row.ci),
         }
         for row in rows
     ]
+
+
+def ci_out(combined: ci.Combined | None) -> dict | None:
+    if combined is None:
+        return None
+    return {
+        "state": combined.state,
+        "contexts": [{"context": s.context, "state": s.state, "target_url": s.target_url} for s in combined.contexts],
+    }
+
+
+@router.post(
+    "/apps/{app}/commits/{sha}/statuses",
+    response={201: StatusOut},
+    auth=[TokenAuth(allow_ci=True), SessionAuth()],
+)
+def post_status(request: HttpRequest, app: str, sha: str, body: StatusIn):
+    token = getattr(request, "api_token", None)
+    if token is not None and token.ci_app_id:
+        # A CI token sees one app only; to it every other app does not exist.
+        found = App.objects.filter(slug=app, pk=token.ci_app_id).first()
+        if found is None:
+            from django.http import Http404
+
+            raise Http404("No such app.")
+    else:
+        found = access.app_for(actor(request), app)
+    status = ci.status_post(actor=actor(request), app=found, token=token, sha=sha, **body.dict())
+    return Status(201, status)
+
+
+@router.post("/apps/{app}/ci-tokens", response={201: CiTokenOut})
+def create_ci_token(request: HttpRequest, app: str, body: CiTokenIn):
+    found = access.app_for(actor(request), app)
+    return Status(201, {"token": ci.ci_token_create(actor=actor(request), app=found, name=body.name)})
+
+
+@router.put("/apps/{app}/github-webhook", response={204: None})
+def set_github_secret(request: HttpRequest, app: str, body: SecretIn):
+    """Set the secret GitHub signs this app's webhooks with (POST /hooks/github/{app}); write-only."""
+    found = access.app_for(actor(request), app)
+    ci.github_secret_set(actor=actor(request), app=found, secret=body.secret)
+    return Status(204, None)
 
 
 __all__ = ["Role", "router"]

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from deployments.models import Deployment, Status
-from projects import mirror
+from projects import ci, mirror
 from projects.mirror import Commit
 from projects.models import App, Target
 
@@ -16,6 +16,7 @@ class CommitRow:
     commit: Commit
     live_on: list[Target] = field(default_factory=list)
     deployments: list[Deployment] = field(default_factory=list)  # successes and failures
+    ci: ci.Combined | None = None  # the combined CI state, None when no status was posted
 
     @property
     def deployed_to(self) -> list[str]:
@@ -39,11 +40,13 @@ def commit_rows(
     )
     for deployment in finished:
         by_sha[deployment.sha].append(deployment)
+    states = ci.combined(app, shas)
     rows = [
         CommitRow(
             commit=c,
             live_on=[t for t in targets if t.live_sha == c.sha],
             deployments=by_sha.get(c.sha, []),
+            ci=states.get(c.sha),
         )
         for c in commits
     ]
