@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import user_logged_in, user_logged_out, user_login_failed
-from django.contrib.auth.backends import BaseBackend
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.dispatch import receiver
@@ -17,13 +17,13 @@ from portal import accounts
 from portal.actor import Actor
 
 
-class LockoutBackend(BaseBackend):
-    """First in AUTHENTICATION_BACKENDS: refuses a locked-out username before any password check."""
+class LockoutBackend(ModelBackend):
+    """Django's ModelBackend that refuses a locked-out username before checking any password."""
 
     def authenticate(self, request: HttpRequest | None, username: str | None = None, password=None, **kwargs):
         if username is not None and accounts.is_locked_out(username):
             raise PermissionDenied("Too many failed logins.")  # Django stops and sends user_login_failed
-        return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
 
 class LoginForm(AuthenticationForm):

@@ -132,8 +132,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# The lockout backend goes first: it refuses a locked-out name before any password is checked.
-AUTHENTICATION_BACKENDS = ["portal.auth.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+# Django's ModelBackend with a lockout: a locked-out name is refused before any password check.
+AUTHENTICATION_BACKENDS = ["portal.auth.LockoutBackend"]
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
 LOGIN_URL = "/accounts/login/"

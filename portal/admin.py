@@ -1,0 +1,313 @@
+"""Admin building blocks (staff permissions, write-only secrets, change descriptions), users, teams, tokens.
+
+Staff act as admin on every app (CONTRACT.md), so staff may use every admin page here without
+per-model Django permissions; what only a superuser may do stays with superusers.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.http import HttpRequest
+
+from deployments import audit
+from portal import accounts, crypto
+from portal.actor import Actor
+from portal.models import ApiToken
+
+User = get_user_model()
+
+
+def admin_actor(request: HttpRequest) -> Actor:
+    return Actor.from_request(request, "admin")
+
+
+def _is_staff(request: HttpRequest) -> bool:
+    return bool(request.user.is_active and request.user.is_staff)
+
+
+class StaffAdmin(admin.ModelAdmin):
+    """Every staff user manages these models."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_staff(request)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_staff(request)
+
+    def has_add_permission(self, request: HttpRequest, *args) -> bool:
+        return _is_staff(request)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_staff(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_staff(request)
+
+
+class StaffInline(admin.options.InlineModelAdmin):
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_staff(request)
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_staff(request)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_staff(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_staff(request)
+
+
+class ReadOnlyAdmin(StaffAdmin):
+    """History: staff look, nobody adds, changes or deletes (not even a superuser)."""
+
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class SecretsForm(forms.ModelForm):
+    """A model form with write-only secrets: a field sets the encrypted column and never shows it.
+
+    Subclasses list `secrets = {"form field": "encrypted column"}` and declare the fields with
+    `secret_field()`; each gets a "clear" box. An empty field keeps the stored value.
+    """
+
+    secrets: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, column in self.secrets.items():
+            stored = bool(getattr(self.instance, column, ""))
+            self.fields[name].help_text = "Write-only. " + (
+                "A value is stored: type a new one to replace it." if stored else "Nothing stored."
+            )
+            self.fields[f"clear_{name}"] = forms.BooleanField(required=False, label=f"Clear the stored {name}")
+
+    def secret_changes(self) -> list[str]:
+        """What happened to each secret, never its value: ['api_key replaced', ...]."""
+        changes = []
+        for name in self.secrets:
+            if self.cleaned_data.get(name):
+                changes.append(f"{name} replaced")
+            elif self.cleaned_data.get(f"clear_{name}"):
+                changes.append(f"{name} cleared")
+        return changes
+
+    def save(self, commit: bool = True):
+        for name, column in self.secrets.items():
+            if self.cleaned_data.get(name):
+                setattr(self.instance, column, crypto.encrypt(self.cleaned_data[name]))
+            elif self.cleaned_data.get(f"clear_{name}"):
+                setattr(self.instance, column, "")
+        return super().save(commit=commit)
+
+
+def secret_field(label: str, *, multiline: bool = False) -> forms.CharField:
+    widget = forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}) if multiline else forms.PasswordInput()
+    return forms.CharField(label=label, required=False, strip=not multiline, widget=widget)
+
+
+def _short(value) -> str:
+    text = "''" if value in (None, "") else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def change_text(form: forms.ModelForm) -> str:
+    """A sentence of what a form changed: plain fields with before and after, secrets by name only."""
+    secret_names = set(getattr(form, "secrets", {}))
+    parts = []
+    for name in form.changed_data:
+        if name in secret_names or (name.startswith("clear_") and name[6:] in secret_names):
+            continue
+        field = form.fields[name]
+        before, after = form.initial.get(name), form.cleaned_data.get(name)
+        if isinstance(field, forms.ModelChoiceField) and before is not None:
+            before = field.queryset.filter(pk=before).first()
+        parts.append(f"{name}: {_short(before)} → {_short(after)}")
+    if isinstance(form, SecretsForm):
+        parts.extend(form.secret_changes())
+    return "; ".join(parts)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(StaffAdmin):
+    list_display = ("name", "user", "ci_app", "created_at", "expires_at", "last_used_at")
+    list_filter = (("ci_app", admin.EmptyFieldListFilter), "created_at", "expires_at", "last_used_at")
+    search_fields = ("name", "user__username", "ci_app__slug")
+    list_select_related = ("user", "ci_app")
+    readonly_fields = ("name", "user", "ci_app", "created_at", "expires_at", "last_used_at")
+    exclude = ("token_hash",)
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest, *args) -> bool:
+        return False  # a token is shown once to its owner: the profile page or `manage.py apitoken`
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest):
+        found = super().get_actions(request)
+        found.pop("delete_selected", None)
+        return found
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset) -> None:
+        self.delete_queryset(request, queryset)
+        messages.info(request, "Revoked.")
+
+    def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
+        accounts.token_revoke(actor=admin_actor(request), token_id=obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for pk in list(queryset.values_list("pk", flat=True)):
+            accounts.token_revoke(actor=admin_actor(request), token_id=pk)
+
+
+class TokenInline(StaffInline, admin.TabularInline):
+    model = ApiToken
+    fk_name = "user"
+    fields = readonly_fields = ("name", "ci_app", "created_at", "expires_at", "last_used_at")
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+def _revoke_everything_of(request: HttpRequest, user) -> None:
+    """Deleting a user takes their grants and tokens with them: each loss is audited."""
+    from projects.models import Access
+
+    actor = admin_actor(request)
+    for grant in Access.objects.filter(user=user).select_related("app"):
+        audit.record(
+            actor=actor,
+            action="access.revoked",
+            app=grant.app,
+            detail=f"Revoked {user.username}'s access (user deleted).",
+        )
+    for token in ApiToken.objects.filter(user=user):
+        audit.record(
+            actor=actor,
+            action="token.revoked",
+            detail=f"Revoked API token '{token.name}' of {user.username} (user deleted).",
+        )
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class BartenderUserAdmin(StaffAdmin, UserAdmin):
+    """Staff add users and reset their passwords; only superusers touch superuser powers."""
+
+    list_display = ("username", "email", "is_active", "is_staff", "last_login")
+    list_filter = ("is_active", "is_staff", "is_superuser", "groups")
+    inlines = [TokenInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["is_superuser", "user_permissions"]
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self.has_change_permission(request, obj) and super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            audit.record(actor=admin_actor(request), action="user.created", detail=f"Created user {obj.username}.")
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        _revoke_everything_of(request, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        with transaction.atomic():
+            for user in queryset:
+                _revoke_everything_of(request, user)
+            super().delete_queryset(request, queryset)
+
+
+class TeamForm(forms.ModelForm):
+    members = forms.ModelMultipleChoiceField(
+        queryset=User.objects.order_by("username"),
+        required=False,
+        widget=admin.widgets.FilteredSelectMultiple("members", is_stacked=False),
+    )
+
+    class Meta:
+        model = Group
+        fields = ("name", "members")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["members"].initial = self.instance.user_set.all()
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class TeamAdmin(StaffAdmin, GroupAdmin):
+    """Teams are Django groups: members here, their roles per app in the grants below."""
+
+    form = TeamForm
+    list_display = ("name", "member_count")
+    search_fields = ("name",)
+    filter_horizontal = ()
+
+    def get_inlines(self, request: HttpRequest, obj):
+        from projects.admin import TeamAccessInline
+
+        return [TeamAccessInline]
+
+    @admin.display(description="members")
+    def member_count(self, obj: Group) -> int:
+        return obj.user_set.count()
+
+    def save_model(self, request: HttpRequest, obj: Group, form: TeamForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if "members" not in form.changed_data:
+            return
+        before = set(obj.user_set.values_list("username", flat=True))
+        obj.user_set.set(form.cleaned_data["members"])
+        after = set(obj.user_set.values_list("username", flat=True))
+        from projects.admin import record_team_members
+
+        record_team_members(admin_actor(request), obj, added=sorted(after - before), removed=sorted(before - after))
+
+    def delete_model(self, request: HttpRequest, obj: Group) -> None:
+        from projects.admin import record_team_deleted
+
+        record_team_deleted(admin_actor(request), obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        from projects.admin import record_team_deleted
+
+        with transaction.atomic():
+            for team in queryset:
+                record_team_deleted(admin_actor(request), team)
+            super().delete_queryset(request, queryset)
