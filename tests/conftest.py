@@ -19,6 +19,13 @@ ROLES = ("outsider", "viewer", "deployer", "app_admin", "staff")
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    """Django's real hasher takes over half a second per password on a small machine; tests
+    make and check dozens, and none is about the hashing itself."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def data_dir(settings, tmp_path: Path) -> Path:
     """Each test gets its own DATA_DIR: mirrors, askpass and work files."""
     settings.DATA_DIR = tmp_path / "data"
