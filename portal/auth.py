@@ -27,6 +27,11 @@ class LockoutBackend(ModelBackend):
 
 
 class LoginForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Your username and password did not match. Please try again.",
+    }
+
     def get_invalid_login_error(self) -> ValidationError:
         if accounts.is_locked_out(self.cleaned_data.get("username") or ""):
             return ValidationError(
