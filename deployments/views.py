@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from deployments import services
+from deployments import pages, services
 from deployments.models import Deployment, Status
 from portal.actor import Actor
 from portal.errors import ServiceError
@@ -74,18 +74,12 @@ def deployment_page(request: HttpRequest, deployment_id: int) -> HttpResponse:
     if deployment is None:
         raise Http404("No such deployment.")
     grant = access.require(_actor(request), deployment.app)
-    lines = list(deployment.lines.order_by("n")[:5000])
+    lines = pages.log_lines(deployment)
+    context = pages.deployment_context(request, deployment, grant)
     return render(
         request,
         "deployments/deployment.html",
-        {
-            "deployment": deployment,
-            "app": deployment.app,
-            "lines": lines,
-            "last_n": lines[-1].n if lines else 0,
-            "commit": mirror.commit(deployment.app, deployment.sha) if mirror.exists(deployment.app) else None,
-            "may_cancel": not deployment.is_finished and grant.may_deploy(deployment.target),
-        },
+        {**context, "lines": lines, "last_n": lines[-1].n if lines else 0},
     )
 
 

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from deployments import audit_views
+from deployments import live as live_views
 from deployments import views as deployment_views
 from deployments.cd_urls import urlpatterns as cd_urlpatterns
 from portal import account_views, views
@@ -32,4 +33,8 @@ urlpatterns = [
     path("deployments/<int:deployment_id>/", deployment_views.deployment_page, name="deployment"),
     path("deployments/<int:deployment_id>/log.txt", deployment_views.deployment_log, name="deployment-log"),
     path("deployments/<int:deployment_id>/cancel/", deployment_views.cancel, name="cancel"),
+    # What the pages poll to stay live, and the insights page (`insights` is a reserved slug).
+    path("apps/<slug:app>/insights/", project_views.insights_page, name="insights"),
+    path("live/state", live_views.state, name="live-state"),
+    path("deployments/<int:deployment_id>/tail", live_views.deployment_tail, name="deployment-tail"),
 ]

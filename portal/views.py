@@ -1,12 +1,10 @@
 from django.contrib.auth.decorators import login_required
-from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from deployments.models import Deployment
+from deployments import overview
 from portal.health import database_ok, live_workers
 from projects import access
-from projects.models import Target
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -17,22 +15,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    apps = access.visible_apps(request.user).prefetch_related(
-        Prefetch("targets", queryset=Target.objects.select_related("lock"))
+    apps = list(access.visible_apps(request.user))
+    query = request.GET.get("q", "").strip()[:100]
+    shown = [app for app in apps if query.lower() in app.name.lower() or query.lower() in app.slug] if query else apps
+    return render(
+        request,
+        "portal/dashboard.html",
+        {
+            "rows": overview.app_summaries(shown),
+            "query": query,
+            "app_count": len(apps),
+            "live_version": overview.state_version(apps),
+        },
     )
-    rows = []
-    for app in apps:
-        targets = []
-        for target in app.targets.all():
-            last = target.deployments.order_by("-id").first()
-            live = (
-                target.deployments.filter(status="succeeded", sha=target.live_sha).order_by("-id").first()
-                if target.live_sha
-                else None
-            )
-            targets.append({"target": target, "last": last, "live": live})
-        rows.append({"app": app, "targets": targets})
-    return render(request, "portal/dashboard.html", {"rows": rows})
-
-
-__all__ = ["Deployment", "dashboard", "healthz"]

@@ -9,12 +9,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from deployments.services import active_lock
+from deployments import insights, overview
 from portal.actor import Actor
-from projects import access, mirror, selectors
+from projects import access, mirror, selectors, timeline
 from projects.git import GitError
 from projects.mirror import RefError
-from projects.models import App
+from projects.models import App, Role
 
 _syncing: set[int] = set()
 _syncing_lock = threading.Lock()
@@ -50,8 +50,17 @@ def app_page(request: HttpRequest, app: str) -> HttpResponse:
     age = mirror.age(found)
     if age is None or age > settings.MIRROR_MAX_AGE:
         refresh_in_background(found)
-    targets = list(found.targets.select_related("lock"))
-    context = {"app": found, "targets": targets, "fetching": age is None, "grant": grant}
+    targets = list(found.targets.all())
+    query = request.GET.get("q", "").strip()[:200]
+    context = {
+        "app": found,
+        "targets": targets,
+        "columns": timeline.columns(found, grant, targets, []),
+        "fetching": age is None,
+        "may_deploy": grant.at_least(Role.DEPLOYER),
+        "query": query,
+        "live_version": overview.state_version([found]),
+    }
     if age is None:
         return render(request, "projects/app.html", context)
     branches = mirror.branches(found)
@@ -61,29 +70,18 @@ def app_page(request: HttpRequest, app: str) -> HttpResponse:
     except ValueError:
         page = 1
     try:
-        rows, has_next = selectors.commit_rows(found, branch, page=page)
+        if query:
+            rows, has_next = timeline.search(found, branch, query, page=page)
+        else:
+            rows, has_next = selectors.commit_rows(found, branch, page=page)
     except RefError as error:
         return render(request, "projects/app.html", {**context, "branches": branches, "error": str(error)}, status=404)
     shas = [row.commit.sha for row in rows]
-    columns = []
-    for target in targets:
-        older = mirror.ancestors_among(found, target.live_sha, shas) if target.live_sha else set()
-        lock = active_lock(target)
-        why = grant.why_not_deploy(target) or (f"Locked by {lock.by}: {lock.reason}" if lock else None)
-        columns.append({"target": target, "older": older, "why_not": why, "lock": lock})
+    columns = timeline.columns(found, grant, targets, shas)
+    active = timeline.in_flight(found, shas)
     for row in rows:
-        row.buttons = [
-            {
-                "target": column["target"],
-                "why_not": column["why_not"],
-                "kind": "redeploy"
-                if row.commit.sha == column["target"].live_sha
-                else "rollback"
-                if row.commit.sha in column["older"]
-                else "deploy",
-            }
-            for column in columns
-        ]
+        row.buttons = timeline.buttons(row, columns)
+        row.in_flight = active.get(row.commit.sha, [])
     return render(
         request,
         "projects/app.html",
@@ -95,6 +93,23 @@ def app_page(request: HttpRequest, app: str) -> HttpResponse:
             "page": page,
             "has_next": has_next,
             "columns": columns,
-            "may_deploy_any": any(not c["why_not"] for c in columns),
+        },
+    )
+
+
+@login_required
+def insights_page(request: HttpRequest, app: str) -> HttpResponse:
+    found = access.app_for(Actor.from_request(request, "web"), app)
+    targets = list(found.targets.all())
+    chosen = next((t for t in targets if t.slug == request.GET.get("target")), None)
+    return render(
+        request,
+        "projects/insights.html",
+        {
+            "app": found,
+            "targets": targets,
+            "chosen": chosen,
+            "insights": insights.compute(found, chosen),
+            "weeks": insights.WEEKS,
         },
     )

@@ -1,46 +1,68 @@
-// Follows a deployment's log: asks for the lines after the last one once a second.
+// Follows a deployment: asks for the log lines after the last one once a second. The server
+// sends them as HTML it escaped and coloured, and the facts (status, duration, buttons) anew.
+// The log follows its end unless the reader scrolled up or opened a link to a line (#L12).
 (function () {
+  "use strict";
   const log = document.getElementById("log");
   if (!log) return;
-  const statusEl = document.getElementById("status");
+  const summary = document.getElementById("summary");
+  const note = document.getElementById("follow-note");
+  const icons = (log.dataset.icons || "").split(" ");
+  const favicons = { running: icons[0], queued: icons[0], succeeded: icons[1], failed: icons[2], cancelled: icons[2] };
+  const finished = ["succeeded", "failed", "cancelled"];
   let after = Number(log.dataset.after || 0);
   let status = log.dataset.status;
-  const finished = ["succeeded", "failed", "cancelled"];
-  const marks = { succeeded: "✔", failed: "✖", running: "⟳", queued: "…", cancelled: "⊘" };
+  let follow = !window.location.hash.startsWith("#L");
 
   function atBottom() {
-    return log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 24;
+  }
+
+  function toEnd() {
+    log.scrollTop = log.scrollHeight;
+  }
+
+  log.addEventListener("scroll", function () {
+    follow = atBottom();
+    if (note) note.hidden = follow || finished.includes(status);
+  });
+  const followButton = document.getElementById("follow");
+  if (followButton) {
+    followButton.addEventListener("click", function () {
+      follow = true;
+      note.hidden = true;
+      toEnd();
+    });
+  }
+
+  function showStatus(data) {
+    status = data.status;
+    summary.innerHTML = data.facts;
+    document.title = data.title;
+    const icon = document.getElementById("favicon");
+    if (icon && favicons[status]) icon.href = favicons[status];
+    log.dataset.status = status;
   }
 
   async function poll() {
     try {
-      const response = await fetch(log.dataset.url + "?after=" + after, { credentials: "same-origin" });
+      const response = await fetch(log.dataset.url + "?after=" + after, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
       if (response.ok) {
         const data = await response.json();
-        const follow = atBottom();
-        for (const line of data.lines) {
-          const span = document.createElement("span");
-          span.id = "L" + line.n;
-          span.textContent = line.text + "\n";
-          log.appendChild(span);
-          after = line.n;
+        if (data.html.trim()) {
+          log.insertAdjacentHTML("beforeend", data.html);
+          if (follow) toEnd();
         }
-        if (follow) log.scrollTop = log.scrollHeight;
-        if (data.status !== status) {
-          status = data.status;
-          statusEl.innerHTML = "";
-          const badge = document.createElement("span");
-          badge.className = "status status-" + status;
-          badge.textContent = marks[status] + " " + status;
-          statusEl.appendChild(badge);
-          document.title = document.title.replace(/^#(\d+) \w+/, "#$1 " + status);
-        }
-        if (finished.includes(status)) {
-          const form = document.getElementById("cancel-form");
-          if (form) form.remove();
-          showOutcome();
+        after = data.after;
+        if (data.status !== status || data.finished) showStatus(data);
+        if (data.finished && !data.more) {
+          if (note) note.hidden = true;
           return;
         }
+        if (data.more) return window.setTimeout(poll, 50);
       }
     } catch (error) {
       // The network blinked: try again on the next tick.
@@ -48,20 +70,6 @@
     window.setTimeout(poll, 1000);
   }
 
-  async function showOutcome() {
-    const response = await fetch(log.dataset.url.replace(/\/log$/, ""), { credentials: "same-origin" });
-    if (!response.ok) return;
-    const data = await response.json();
-    const time = (iso) => (iso ? new Date(iso).toISOString().slice(11, 19) : "not yet");
-    document.getElementById("started").textContent = time(data.started_at);
-    let finishedText = time(data.finished_at);
-    if (data.started_at && data.finished_at) {
-      const seconds = (new Date(data.finished_at) - new Date(data.started_at)) / 1000;
-      finishedText += " (" + seconds.toFixed(1) + " s)";
-    }
-    document.getElementById("finished").textContent = finishedText;
-    document.getElementById("reason").textContent = data.reason;
-  }
-
+  if (follow) toEnd();
   if (!finished.includes(status)) window.setTimeout(poll, 1000);
 })();

@@ -131,7 +131,7 @@ def test_the_deployment_page_shows_the_output_and_outcome(app, api, worker, brow
     assert "succeeded" in html
     assert "remote: Verifying deploy... done." in html
     assert repo.shas[-1][:7] in html
-    assert 'data-url="/api/deployments/' in html  # the page polls the log for new lines
+    assert f'data-url="/deployments/{deployment.pk}/tail"' in html  # the page polls the log for new lines
 
 
 def test_the_deployment_page_polls_the_log_through_the_session(app, api, worker, browser_client):

@@ -1,0 +1,58 @@
+"""Small endpoints the pages poll to stay live without reloads (the browser session authenticates).
+
+- `/live/state?app=SLUG`: a fingerprint of the visible apps' targets; the dashboard and the
+  app page fetch their fresh markup only when it changes.
+- `/deployments/ID/tail?after=N`: the log lines after N as HTML (ANSI colours rendered on the
+  server, escaped first) with the deployment's facts, for the deployment page.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, JsonResponse
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET
+
+from deployments import overview
+from deployments.models import Deployment
+from deployments.pages import deployment_context, log_lines
+from portal.actor import Actor
+from projects import access
+
+TAIL_LINES = 2000
+
+
+@login_required
+@require_GET
+def state(request: HttpRequest) -> JsonResponse:
+    apps = access.visible_apps(request.user)
+    slug = request.GET.get("app", "")
+    if slug:
+        apps = apps.filter(slug=slug)
+    return JsonResponse({"version": overview.state_version(list(apps))})
+
+
+@login_required
+@require_GET
+def deployment_tail(request: HttpRequest, deployment_id: int) -> JsonResponse:
+    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
+    if deployment is None:
+        raise Http404("No such deployment.")
+    grant = access.require(Actor.from_request(request, "web"), deployment.app)
+    try:
+        after = max(0, int(request.GET.get("after", "0")))
+    except ValueError:
+        after = 0
+    lines = log_lines(deployment, after=after, limit=TAIL_LINES)
+    context = deployment_context(request, deployment, grant)
+    return JsonResponse(
+        {
+            "status": deployment.status,
+            "finished": deployment.is_finished,
+            "after": lines[-1].n if lines else after,
+            "more": len(lines) == TAIL_LINES,
+            "html": render_to_string("deployments/_log_lines.html", {"lines": lines}),
+            "facts": render_to_string("deployments/_facts.html", context, request=request),
+            "title": render_to_string("deployments/_title.txt", context).strip(),
+        }
+    )

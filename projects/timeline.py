@@ -1,0 +1,99 @@
+"""The app page's commit timeline: search, each commit's deploy buttons and why one is disabled."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from deployments.models import Deployment, Lock, Status
+from deployments.services import active_lock
+from projects import ci, mirror, selectors
+from projects.access import Grant
+from projects.models import App, Role, Target
+from projects.selectors import CommitRow
+
+SEARCH_DEPTH = 1000  # how far back a search looks on the branch
+
+
+@dataclass
+class Column:
+    """One target across the page: whether its buttons work, and if not, why."""
+
+    target: Target
+    lock: Lock | None
+    older: set[str] = field(default_factory=set)
+    why_not: str = ""
+    reason: str = ""  # a word for the disabled button: role, protected, locked
+
+
+@dataclass(frozen=True)
+class Button:
+    target: Target
+    kind: str  # deploy, redeploy or rollback
+    why_not: str = ""  # the whole sentence: why the button is disabled and what to do
+    reason: str = ""  # role, protected, locked or ci
+    short: str = ""  # the few words shown beside the disabled button
+
+
+def search(app: App, branch: str, query: str, *, page: int, per_page: int = mirror.PAGE_SIZE):
+    """Commits of `branch` whose sha starts with, or message or author contains, `query`."""
+    rows, _ = selectors.commit_rows(app, branch, page=1, per_page=SEARCH_DEPTH)
+    needle = query.strip().lower()
+    found = [row for row in rows if _matches(row, needle)]
+    start = (page - 1) * per_page
+    return found[start : start + per_page], len(found) > start + per_page
+
+
+def _matches(row: CommitRow, needle: str) -> bool:
+    commit = row.commit
+    return commit.sha.startswith(needle) or needle in commit.message.lower() or needle in commit.author.lower()
+
+
+def columns(app: App, grant: Grant, targets: list[Target], shas: list[str]) -> list[Column]:
+    found = []
+    for target in targets:
+        lock = active_lock(target)
+        column = Column(target=target, lock=lock)
+        if target.live_sha:
+            column.older = mirror.ancestors_among(app, target.live_sha, shas)
+        if not grant.at_least(Role.DEPLOYER):
+            column.reason, column.why_not = "role", grant.why_not_deploy(target) or ""
+        elif not grant.may_deploy(target):
+            column.reason, column.why_not = "protected", grant.why_not_deploy(target) or ""
+        elif lock is not None:
+            column.reason = "locked"
+            column.why_not = f"{target.name} is locked by {lock.by}: {lock.reason}. Unlock it on its page to deploy."
+        found.append(column)
+    return found
+
+
+def buttons(row: CommitRow, page_columns: list[Column]) -> list[Button]:
+    made = []
+    for column in page_columns:
+        target, sha = column.target, row.commit.sha
+        kind = "redeploy" if sha == target.live_sha else "rollback" if sha in column.older else "deploy"
+        why_not, reason = column.why_not, column.reason
+        if not why_not and target.require_ci:
+            problem = ci.gate_problem(target, sha)
+            if problem:
+                why_not, reason = problem, "ci"
+        made.append(Button(target=target, kind=kind, why_not=why_not, reason=reason, short=_short(reason)))
+    return made
+
+
+def _short(reason: str) -> str:
+    words = {"locked": "Locked", "protected": "Protected", "ci": "CI is not green", "role": "Needs the deployer role"}
+    return words.get(reason, "")
+
+
+def in_flight(app: App, shas: list[str]) -> dict[str, list[Deployment]]:
+    """Queued and running deployments of the page's commits, to mark them on the timeline."""
+    by_sha: dict[str, list[Deployment]] = defaultdict(list)
+    active = (
+        Deployment.objects.filter(app=app, sha__in=shas, status__in=[Status.QUEUED, Status.RUNNING])
+        .select_related("target")
+        .order_by("id")
+    )
+    for deployment in active:
+        by_sha[deployment.sha].append(deployment)
+    return by_sha
