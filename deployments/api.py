@@ -122,7 +122,12 @@ def request_deployment(
 ):
     found = _target(request, app, target)
     deployment = services.deployment_request(
-        actor=actor(request), target=found, ref=body.ref, note=body.note, idempotency_key=idempotency_key
+        actor=actor(request),
+        target=found,
+        ref=body.ref,
+        note=body.note,
+        idempotency_key=idempotency_key,
+        ci_override_reason=body.ci_override_reason,
     )
     return Status(202, brief(deployment))
 

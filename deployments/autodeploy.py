@@ -42,7 +42,7 @@ def check_app(app: App) -> list[Outcome]:
 def consider(*, target: Target) -> Outcome:
     app, branch = target.app, target.auto_deploy_branch
     try:
-        head = mirror.resolve(app, f"refs/heads/{branch}") if mirror.exists(app) else ""
+        head = mirror.resolve(app, branch) if mirror.exists(app) and branch in mirror.branches(app) else ""
     except (RefError, GitError):
         head = ""
     if not head:
