@@ -184,9 +184,10 @@ def list_audit(
     page: int = Query(1, ge=1),
 ):
     """Newest first. `since` and `until` are dates (YYYY-MM-DD, until inclusive) or ISO 8601 times."""
+    scope = access.audit_scope(actor(request), app.strip())
     filters = audit_log.Filters.parse(
         {"app": app, "user": user, "action": action, "target": target, "since": since, "until": until}
     )
-    events = audit_log.events(apps=access.audit_scope(actor(request), filters.app), filters=filters)
+    events = audit_log.events(apps=scope, filters=filters)
     start = (page - 1) * PAGE_SIZE
     return list(events[start : start + PAGE_SIZE].values(*AuditOut.model_fields))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -71,16 +71,16 @@ def _moment(raw: str, name: str, *, end_of_day: bool) -> datetime | None:
     if not raw:
         return None
     try:
-        moment = parse_datetime(raw)
-        day = None if moment else parse_date(raw)
+        day = parse_date(raw)  # first: a bare date also parses as a datetime at midnight
+        moment = None if day else parse_datetime(raw)
     except ValueError:
         moment = day = None
     if moment is None and day is None:
         raise BadRequest(f"{name}: give a date (YYYY-MM-DD) or an ISO 8601 time.")
     if day is not None:
         start = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
-        return timezone.make_aware(start, timezone.UTC)
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.UTC)
+        return timezone.make_aware(start, UTC)
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
 
 
 def events(*, apps: list[str] | None, filters: Filters) -> QuerySet[AuditEvent]:
@@ -119,4 +119,3 @@ def csv_lines(rows: Iterable[AuditEvent]) -> Iterator[str]:
     yield writer.writerow(CSV_COLUMNS)
     for event in rows:
         yield writer.writerow([_cell(getattr(event, column)) for column in CSV_COLUMNS])
-

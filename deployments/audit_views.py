@@ -20,8 +20,8 @@ PAGE_SIZE = 50
 def _filtered(request: HttpRequest):
     """The scope check (one helper) and the filtered events, or a BadRequest for a bad date."""
     actor = Actor.from_request(request, "web")
+    scope = access.audit_scope(actor, request.GET.get("app", "").strip())
     filters = audit_log.Filters.parse(request.GET)
-    scope = access.audit_scope(actor, filters.app)
     return actor, filters, audit_log.events(apps=scope, filters=filters)
 
 
@@ -30,7 +30,9 @@ def audit_page(request: HttpRequest) -> HttpResponse:
     try:
         actor, filters, events = _filtered(request)
     except BadRequest as error:
-        return render(request, "deployments/audit.html", {"error": str(error), "actions": audit_log.ACTIONS}, 400)
+        return render(
+            request, "deployments/audit.html", {"error": str(error), "actions": audit_log.ACTIONS}, status=400
+        )
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
