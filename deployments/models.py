@@ -24,8 +24,10 @@ class Kind(models.TextChoices):
 
 
 class Deployment(models.Model):
-    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="deployments")
-    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="deployments")
+    # The composite indexes below lead with these columns; single-column FK indexes would tempt
+    # the planner (SQLite without ANALYZE) into scanning a whole app's deployments.
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="deployments", db_index=False)
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="deployments", db_index=False)
     sha = models.CharField(max_length=40)
     ref = models.CharField(max_length=255)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.DEPLOY)
@@ -66,7 +68,8 @@ class Deployment(models.Model):
         ]
         indexes = [
             models.Index(fields=["target", "status", "id"], name="deploy_target_status"),
-            models.Index(fields=["app", "sha"], name="deploy_app_sha"),
+            models.Index(fields=["target", "id"], name="deploy_target_newest"),
+            models.Index(fields=["app", "sha", "target", "status"], name="deploy_app_sha_marks"),
             models.Index(fields=["status", "heartbeat_at"], name="deploy_status_heartbeat"),
             models.Index(fields=["requested_by", "idempotency_key"], name="deploy_idempotency"),
         ]

@@ -25,7 +25,11 @@ from projects.models import Target
 
 log = logging.getLogger("bartender.runner")
 _FLUSH_SECONDS = 0.25
-_WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _worker_name() -> str:
+    # Computed per claim: django-q2 forks its workers after this module may be imported.
+    return f"{settings.WORKER_NAME or socket.gethostname()}:{os.getpid()}"
 
 
 def run(deployment_id: int) -> int | None:
@@ -71,7 +75,7 @@ def claim_next(target_id: int) -> Deployment | None:
             claimed = (
                 Deployment.objects.filter(pk=first.pk, status=Status.QUEUED)
                 .exclude(Exists(running))
-                .update(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=_WORKER)
+                .update(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=_worker_name())
             )
     except IntegrityError:  # another worker's claim on this target won the race
         return None

@@ -79,6 +79,7 @@ if DEPLOY_STALE_AFTER <= DEPLOY_HEARTBEAT:
 MIRROR_MAX_AGE = env_int("MIRROR_MAX_AGE", 10, minimum=0)
 TASK_TIMEOUT = env_int("TASK_TIMEOUT", 30 * 60, minimum=60)
 Q_WORKERS = env_int("Q_WORKERS", 2, minimum=1)
+WORKER_NAME = env_str("WORKER_NAME")
 LOG_MAX_BYTES = env_int("LOG_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 
 INSTALLED_APPS = [
@@ -190,6 +191,7 @@ Q_CLUSTER = {
     "ack_failures": True,
     "catch_up": False,
     "save_limit": 1000,
+    "recycle": env_int("Q_RECYCLE", 500, minimum=0) or None,
     "poll": 0.1,
     "label": "Tasks",
 }

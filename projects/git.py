@@ -99,17 +99,19 @@ def environment(creds: Credentials = NO_CREDENTIALS) -> Iterator[dict[str, str]]
         "BARTENDER_GIT_USERNAME": creds.username or "git",
         "BARTENDER_GIT_PASSWORD": creds.password,
     }
-    with tempfile.TemporaryDirectory(prefix="ssh-", dir=_work_dir()) as tmp:
-        ssh = ["ssh", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
-        if creds.ssh_key:
-            key = Path(tmp) / "key"
-            key.touch(mode=0o600)
-            key.write_text(creds.ssh_key.strip() + "\n")
-            ssh += ["-i", str(key)]
-        if creds.known_hosts:
-            hosts = Path(tmp) / "known_hosts"
-            hosts.write_text(creds.known_hosts.strip() + "\n")
-            ssh += ["-o", f"UserKnownHostsFile={hosts}", "-o", "StrictHostKeyChecking=yes"]
+    ssh = ["ssh", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
+    with contextlib.ExitStack() as stack:
+        if creds.ssh_key or creds.known_hosts:  # most runs need no files: skip the folder
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ssh-", dir=_work_dir())))
+            if creds.ssh_key:
+                key = tmp / "key"
+                key.touch(mode=0o600)
+                key.write_text(creds.ssh_key.strip() + "\n")
+                ssh += ["-i", str(key)]
+            if creds.known_hosts:
+                hosts = tmp / "known_hosts"
+                hosts.write_text(creds.known_hosts.strip() + "\n")
+                ssh += ["-o", f"UserKnownHostsFile={hosts}", "-o", "StrictHostKeyChecking=yes"]
         # Only our own temporary paths reach this string, never user data.
         env["GIT_SSH_COMMAND"] = shlex.join(ssh)
         yield env

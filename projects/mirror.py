@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import shutil
 import time
@@ -138,31 +139,42 @@ def _read(app: App, *args: str) -> str:
     return git.run(git.command(*args), cwd=path(app))
 
 
+def heads(app: App) -> dict[str, str]:
+    """Every branch of the mirror and the sha it points at, in one git call."""
+    out = _read(app, "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads/")
+    return dict(line.split(" ", 1) for line in out.splitlines() if line)
+
+
 def branches(app: App) -> list[str]:
-    out = _read(app, "for-each-ref", "--format=%(refname:short)", "refs/heads/")
-    names = out.split()
+    names = list(heads(app))
     names.sort(key=lambda name: (name != app.default_branch, name))
     return names
 
 
-def commits(app: App, branch: str, *, page: int = 1, per_page: int = PAGE_SIZE) -> tuple[list[Commit], bool]:
+def commits(
+    app: App, branch: str, *, page: int = 1, per_page: int = PAGE_SIZE, head: str | None = None
+) -> tuple[list[Commit], bool]:
     """One page of a branch, newest first, and whether a next page exists."""
     if ref_problem(branch):
         raise RefError(f"The branch '{branch}' is not a valid branch name.")
-    if branch not in branches(app):
+    head = head or heads(app).get(branch)
+    if head is None:
         raise RefError(f"The branch '{branch}' does not exist.")
-    out = _read(
-        app,
-        "log",
-        f"--format=%H{_FIELD}%an{_FIELD}%aI{_FIELD}%s{_RECORD}",
-        f"--skip={(page - 1) * per_page}",
-        f"--max-count={per_page + 1}",
-        "--end-of-options",
-        f"refs/heads/{branch}",
-        "--",
-    )
-    found = [_parse(record) for record in out.split(_RECORD) if record.strip()]
-    return found[:per_page], len(found) > per_page
+    found = _log_page(str(path(app)), head, (page - 1) * per_page, per_page + 1)
+    return list(found[:per_page]), len(found) > per_page
+
+
+# History below a sha never changes, so a page of it can be kept; keyed by the head's sha.
+@functools.lru_cache(maxsize=256)
+def _log_page(repo: str, head: str, skip: int, count: int) -> tuple[Commit, ...]:
+    out = git.run(
+        git.command(
+            "log", f"--format=%H{_FIELD}%an{_FIELD}%aI{_FIELD}%s{_RECORD}", f"--skip={skip}",
+            f"--max-count={count}", "--end-of-options", head, "--",
+        ),
+        cwd=Path(repo),
+    )  # fmt: skip
+    return tuple(_parse(record) for record in out.split(_RECORD) if record.strip())
 
 
 def _parse(record: str) -> Commit:
@@ -234,12 +246,23 @@ def count_between(app: App, older: str, newer: str) -> int:
 
 def ancestors_among(app: App, tip: str, shas: list[str], *, limit: int = 10000) -> set[str]:
     """Which of `shas` (one page of a branch) are ancestors of `tip`, with one bounded walk."""
-    if not shas or not has_commit(app, tip):
+    if not shas or not FULL_SHA.match(tip) or not exists(app):
         return set()
-    oldest = shas[-1]
-    out = _read(app, "rev-list", f"--max-count={limit}", "--end-of-options", tip, f"^{oldest}^@", "--")
+    try:
+        return set(_ancestors_among(str(path(app)), tip, tuple(shas), limit))
+    except GitError:  # the tip is not in this mirror (yet): nothing to mark, nothing kept
+        return set()
+
+
+@functools.lru_cache(maxsize=256)
+def _ancestors_among(repo: str, tip: str, shas: tuple[str, ...], limit: int) -> frozenset[str]:
+    # Ancestry between fixed shas never changes: safe to keep (failures raise, so are not kept).
+    out = git.run(
+        git.command("rev-list", f"--max-count={limit}", "--end-of-options", tip, f"^{shas[-1]}^@", "--"),
+        cwd=Path(repo),
+    )
     reachable = set(out.split())
-    return {sha for sha in shas if sha in reachable}
+    return frozenset(sha for sha in shas if sha in reachable)
 
 
 def commits_between(app: App, older: str, newer: str, *, limit: int = 100) -> list[Commit]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.db.models import Max
+
 from deployments.models import Deployment, Status
 from projects import ci, mirror
 from projects.mirror import Commit
@@ -31,14 +33,24 @@ def commit_rows(
     commits, has_next = mirror.commits(app, branch, page=page, per_page=per_page)
     targets = list(app.targets.all())
     shas = [c.sha for c in commits]
-    by_sha: dict[str, list[Deployment]] = defaultdict(list)
-    finished = (
+    by_target = {t.pk: t for t in targets}
+    # The marks: each target's newest success and newest failure per commit. Grouping first
+    # keeps the page's cost flat however often a commit was deployed (an index-only scan).
+    newest = (
         Deployment.objects.filter(app=app, sha__in=shas, status__in=[Status.SUCCEEDED, Status.FAILED])
-        .select_related("target")
-        .only("id", "sha", "status", "kind", "requested_by_name", "finished_at", "target__slug", "target__name")
+        .values("sha", "target_id", "status")
+        .annotate(newest=Max("id"))
+        .order_by()
+        .values_list("newest", flat=True)
+    )
+    finished = (
+        Deployment.objects.filter(pk__in=list(newest))
+        .only("id", "sha", "status", "kind", "requested_by_name", "finished_at", "target_id")
         .order_by("-id")
     )
+    by_sha: dict[str, list[Deployment]] = defaultdict(list)
     for deployment in finished:
+        deployment.target = by_target[deployment.target_id]  # the page's targets: no query per mark
         by_sha[deployment.sha].append(deployment)
     states = ci.combined(app, shas)
     rows = [

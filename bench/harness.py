@@ -1,0 +1,133 @@
+"""What every benchmark scenario needs: a configured Django, a worker cluster, timed deploys."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "var" / "bench"
+FERNET = "YmVuY2gtb25seS1rZXktZm9yLWJhcnRlbmRlci1ydW4="  # base64 of 32 bytes, bench only
+PG = "postgres://postgres@127.0.0.1:5432"
+REDIS = "redis://127.0.0.1:6379/14"
+
+
+def configure(name: str, broker: str) -> Path:
+    """Fresh DATA_DIR (and database) for one scenario, then django.setup() and migrate."""
+    data = WORK / "runs" / f"{name}-{broker}"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    env = {"DATA_DIR": str(data), "SECRET_KEY": "bench-only-secret", "ENCRYPTION_KEY": FERNET,
+           "MIRROR_MAX_AGE": "3600", "DJANGO_SETTINGS_MODULE": "portal.settings",
+           "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver"}  # fmt: skip
+    if broker == "redis":
+        database = f"bartender_bench_{name}"
+        import psycopg
+
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{database}"')
+        import redis
+
+        redis.from_url(REDIS).flushdb()
+        env.update(DATABASE_URL=f"{PG}/{database}", REDIS_URL=REDIS)
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return data
+
+
+@contextmanager
+def cluster(workers: int = 2, **env: str):
+    """A real `manage.py qcluster` with this scenario's environment; stopped on exit."""
+    from portal.health import live_workers
+
+    log = open(Path(os.environ["DATA_DIR"]) / "cluster.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "Q_WORKERS": str(workers), **env}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while live_workers() < 1:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the worker cluster did not start; see cluster.log")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def api_client():
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from portal.models import ApiToken
+
+    user = get_user_model().objects.filter(username="bench").first()
+    if user is None:
+        user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench-password-1")
+    _, raw = ApiToken.issue(user=user, name="bench")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}"), user
+
+
+def request_deploy(client, app: str, target: str, ref: str) -> int:
+    response = client.post(
+        f"/api/apps/{app}/targets/{target}/deployments", data={"ref": ref}, content_type="application/json"
+    )
+    if response.status_code != 202:
+        raise RuntimeError(f"deploy refused: {response.status_code} {response.content[:200]!r}")
+    return response.json()["id"]
+
+
+def wait_finished(ids: list[int], timeout: float = 1800) -> list:
+    from deployments.models import Deployment
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = list(Deployment.objects.filter(pk__in=ids).order_by("id"))
+        if all(row.status in ("succeeded", "failed", "cancelled") for row in rows):
+            return rows
+        time.sleep(0.01)
+    raise RuntimeError("deployments did not finish in time")
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def rss_mb(group: int) -> float:
+    """Resident memory of every process in a process group (the cluster and its workers)."""
+    total_kb = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) != group:  # field 5 of /proc/PID/stat: the process group
+                continue
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return total_kb / 1024
