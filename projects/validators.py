@@ -62,7 +62,10 @@ def url_problem(url: str) -> str | None:
         return None
     if _SCP_LIKE.match(url):
         return None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. brackets around something that is no IPv6 address
+        return "is not a valid URL"
     scheme = parts.scheme.lower()
     if scheme not in {"https", "http", "ssh"}:
         return "must be https, http to a loopback host, ssh or an absolute local path"
