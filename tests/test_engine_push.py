@@ -29,6 +29,12 @@ def deploy(api, worker, ref: str = "main", **headers) -> Deployment:
     return Deployment.objects.get(pk=response.json()["id"])
 
 
+def beating_for(pk: int) -> float:
+    """Seconds between a deployment's claim and its latest heartbeat."""
+    deployment = Deployment.objects.get(pk=pk)
+    return (deployment.heartbeat_at - deployment.started_at).total_seconds() if deployment.started_at else 0.0
+
+
 def lines(deployment: Deployment) -> list[str]:
     return list(LogLine.objects.filter(deployment=deployment).order_by("n").values_list("text", flat=True))
 
@@ -171,3 +177,28 @@ def test_a_lock_refuses_new_deployments_holds_the_queue_and_unlocking_resumes_it
     assert Deployment.objects.count() == 1
     actions = list(AuditEvent.objects.filter(app="shop").order_by("id").values_list("action", flat=True))
     assert actions.index("target.locked") < actions.index("target.unlocked") < actions.index("deployment.started")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reaper_leaves_a_live_push_alone_because_its_worker_heart_beats(app, api, tmp_path, settings):
+    settings.DEPLOY_HEARTBEAT, settings.DEPLOY_STALE_AFTER = 1, 3
+    gate = Gate(tmp_path)
+    use_remote(app, gate.remote)
+    pk = api("deployer").post(DEPLOYS, {"ref": "main"}).json()["id"]
+
+    def work() -> None:
+        try:
+            runner.run(pk)
+        finally:
+            connection.close()
+
+    pushing = threading.Thread(target=work)
+    pushing.start()
+    wait_for(gate.started, what="the push to reach the remote's hook")
+    wait_for(lambda: beating_for(pk) > 4, timeout=20, what="the push to outlive the staleness period")
+
+    assert runner.reap() == {"lost": 0, "requeued": 0}
+    assert Deployment.objects.get(pk=pk).status == "running"
+    gate.release()
+    pushing.join(timeout=30)
+    assert Deployment.objects.get(pk=pk).status == "succeeded"
