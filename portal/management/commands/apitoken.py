@@ -4,9 +4,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from deployments import audit
+from portal import accounts
 from portal.actor import Actor
-from portal.models import ApiToken
+from portal.errors import ServiceError
 
 
 class Command(BaseCommand):
@@ -24,10 +24,10 @@ class Command(BaseCommand):
         if expires_days is not None and expires_days < 1:
             raise CommandError("--expires-days must be at least 1.")
         expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None
-        token, raw = ApiToken.issue(user=user, name=name, expires_at=expires_at)
-        audit.record(
-            actor=Actor(user=user, source="cli"),
-            action="token.created",
-            detail=f"Created API token '{name}' for {username}.",
-        )
+        try:
+            _, raw = accounts.token_create(
+                actor=Actor(user=user, source="cli"), user=user, name=name, expires_at=expires_at
+            )
+        except ServiceError as error:
+            raise CommandError(str(error)) from None
         self.stdout.write(raw)
