@@ -42,7 +42,7 @@ django.setup()
 from django.db import connection
 from django.test import Client
 
-token, go, shas = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+token, go, ready, shas = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:]
 failures = []
 
 def post(sha):
@@ -61,6 +61,7 @@ def post(sha):
 threads = [threading.Thread(target=post, args=(sha,)) for sha in shas]
 for thread in threads:
     thread.start()
+ready.touch()
 for thread in threads:
     thread.join()
 sys.exit(repr(failures) if failures else 0)
@@ -83,7 +84,7 @@ def test_concurrent_requests_never_overlap_on_one_target_and_run_in_request_orde
 
     requesters = [
         subprocess.Popen(
-            [sys.executable, "-c", _REQUESTER, token, str(go), *part],
+            [sys.executable, "-c", _REQUESTER, token, str(go), str(tmp_path / f"ready-{n}"), *part],
             cwd=Path(__file__).resolve().parent.parent,
             env=cluster_env(tmp_path / f"requester-{n}"),
             stderr=subprocess.PIPE,
@@ -102,6 +103,7 @@ def test_concurrent_requests_never_overlap_on_one_target_and_run_in_request_orde
     threads = [threading.Thread(target=post, args=(sha,)) for sha in shas[:4]]
     for thread in threads:
         thread.start()
+    wait_for(lambda: len(list(tmp_path.glob("ready-*"))) == 2, timeout=60, what="the requesting processes")
     go.touch()
     for thread in threads:
         thread.join(timeout=60)
