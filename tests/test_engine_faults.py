@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from django_q.models import OrmQ
 
 from deployments.models import AuditEvent, Deployment, LogLine
 from projects.models import Target
-from tests.conftest import wait_for
+from tests.conftest import cluster_env, wait_for
 from tests.engine_util import Gate, alive, children
 from tests.gitutil import remote_head
 
@@ -157,3 +158,20 @@ def test_on_sigterm_a_push_past_the_grace_is_ended_failed_and_never_run_again(
     assert Deployment.objects.get(pk=pk).status == "failed"
     assert AuditEvent.objects.filter(deployment=pk, action="deployment.started").count() == 1
     assert remote_head(gate.remote) == newer
+
+
+def test_the_default_timings_end_a_lost_deployment_within_three_minutes(tmp_path: Path):
+    """Stale after DEPLOY_STALE_AFTER from the last beat, noticed within one reaper period."""
+    env = {key: value for key, value in cluster_env(tmp_path).items() if not key.startswith("DEPLOY_")}
+    script = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DEPLOY_HEARTBEAT, s.DEPLOY_STALE_AFTER, s.DEPLOY_REAP_EVERY, s.DEPLOY_STOP_GRACE)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"},
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    heartbeat, stale, reap_every, grace = (int(value) for value in out.split())
+    assert heartbeat < stale
+    assert stale + reap_every < 180
+    assert grace == 30
