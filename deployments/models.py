@@ -65,13 +65,19 @@ class Deployment(models.Model):
             models.UniqueConstraint(
                 fields=["target"], condition=Q(status="queued", automatic=True), name="one_queued_auto_per_target"
             ),
+            # Two first attempts with one Idempotency-Key at once still make one deployment.
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="one_deployment_per_idempotency_key",
+            ),
         ]
         indexes = [
             models.Index(fields=["target", "status", "id"], name="deploy_target_status"),
             models.Index(fields=["target", "id"], name="deploy_target_newest"),
             models.Index(fields=["app", "sha", "target", "status"], name="deploy_app_sha_marks"),
             models.Index(fields=["status", "heartbeat_at"], name="deploy_status_heartbeat"),
-            models.Index(fields=["requested_by", "idempotency_key"], name="deploy_idempotency"),
+
         ]
 
     def __str__(self) -> str:

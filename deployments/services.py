@@ -58,11 +58,7 @@ def deployment_request(
     app = target.app
     access.require(actor, app, Role.DEPLOYER, target=target, action="deploy")
     if idempotency_key:
-        earlier = Deployment.objects.filter(
-            requested_by=actor.user,
-            idempotency_key=idempotency_key,
-            created_at__gte=timezone.now() - IDEMPOTENCY_WINDOW,
-        ).first()
+        earlier = _idempotent_answer(actor, idempotency_key)
         if earlier is not None:
             return earlier
     lock = active_lock(target)
@@ -70,9 +66,30 @@ def deployment_request(
         raise Conflict(f"{target.name} is locked by {lock.by}: {lock.reason}")
     sha = resolve_ref(target, ref)
     override = ci_gate(actor=actor, target=target, sha=sha, override_reason=ci_override_reason)
-    return deployment_queue(
-        actor=actor, target=target, sha=sha, ref=ref, note=note, idempotency_key=idempotency_key, ci_override=override
-    )
+    try:
+        return deployment_queue(
+            actor=actor,
+            target=target,
+            sha=sha,
+            ref=ref,
+            note=note,
+            idempotency_key=idempotency_key,
+            ci_override=override,
+        )
+    except IntegrityError:
+        # A simultaneous first attempt with the same key won the insert: answer its deployment.
+        earlier = _idempotent_answer(actor, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier
+
+
+def _idempotent_answer(actor: Actor, key: str) -> Deployment | None:
+    """The caller's deployment for this Idempotency-Key within the window; older keys are freed."""
+    window_start = timezone.now() - IDEMPOTENCY_WINDOW
+    mine = Deployment.objects.filter(requested_by=actor.user, idempotency_key=key[:200])
+    mine.filter(created_at__lt=window_start).update(idempotency_key="")
+    return mine.filter(created_at__gte=window_start).first()
 
 
 def ci_gate(*, actor: Actor, target: Target, sha: str, override_reason: str = "") -> str:

@@ -90,6 +90,8 @@ def _unauthenticated(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
+    if str(exc).startswith("Cannot parse request body"):  # django-ninja's words for broken JSON
+        return _detail(request, 400, "The request body is not valid JSON.")
     return _detail(request, exc.status_code, str(exc))
 
 

@@ -4,14 +4,14 @@ from django.db import models
 from django.db.models import Q
 
 from portal import crypto
-from projects.validators import validate_git_url, validate_push_ref, validate_slug
+from projects.validators import validate_branch, validate_git_url, validate_push_ref, validate_slug
 
 
 class App(models.Model):
     slug = models.SlugField(max_length=60, unique=True, validators=[validate_slug])
     name = models.CharField(max_length=120)
     repo_url = models.CharField(max_length=500, validators=[validate_git_url])
-    default_branch = models.CharField(max_length=255, default="main")
+    default_branch = models.CharField(max_length=255, default="main", validators=[validate_branch])
     # Read credentials for private repositories, encrypted at rest (write-only in forms).
     repo_username = models.CharField(max_length=120, blank=True)
     repo_token_encrypted = models.TextField(blank=True, editable=False)
@@ -56,7 +56,10 @@ class Target(models.Model):
     )
     live_sha = models.CharField(max_length=40, blank=True)
     auto_deploy_branch = models.CharField(
-        max_length=255, blank=True, help_text="Deploy this branch's head whenever it changes (and is green)."
+        max_length=255,
+        blank=True,
+        validators=[validate_branch],
+        help_text="Deploy this branch's head whenever it changes (and is green).",
     )
     # The head auto-deploy last acted on, so each new head is queued once.
     auto_deploy_head = models.CharField(max_length=40, blank=True, editable=False)

@@ -99,6 +99,12 @@ def validate_git_url(value: str) -> None:
         raise ValidationError(f"The URL {problem}.")
 
 
+def validate_branch(value: str) -> None:
+    problem = ref_problem(value) if value else None
+    if problem or (value and HEX_SHA.match(value) and len(value) == 40):
+        raise ValidationError(f"The branch name '{value}' {problem or 'looks like a sha, not a branch'}.")
+
+
 def validate_push_ref(value: str) -> None:
     if not value.startswith("refs/") or ref_problem(value):
         raise ValidationError("The push ref must be a full ref name such as refs/heads/main.")
