@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import Field, Header, Query, Router, Schema, Status
 
 from deployments import audit_log, services
@@ -105,10 +105,7 @@ def _target(request: HttpRequest, app: str, target: str):
 
 
 def _deployment(request: HttpRequest, deployment_id: int) -> Deployment:
-    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
-    if deployment is None:
-        raise Http404("No such deployment.")
-    access.require(actor(request), deployment.app)
+    deployment, _ = access.deployment_for(actor(request), deployment_id)
     return deployment
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from deployments import notify, releases
 from deployments.api import DeploymentBrief, brief
-from deployments.models import Deployment
 from portal.api import actor
 from projects import access
 from projects.models import Role
@@ -84,9 +83,6 @@ def list_webhooks(request: HttpRequest, app: str):
 
 @router.post("/deployments/{deployment_id}/release-rollback", response={202: DeploymentBrief})
 def release_rollback(request: HttpRequest, deployment_id: int, body: ReleaseRollbackIn):
-    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
-    if deployment is None:
-        raise Http404("No such deployment.")
-    access.require(actor(request), deployment.app)
+    deployment, _ = access.deployment_for(actor(request), deployment_id)
     created = releases.release_rollback_request(actor=actor(request), deployment=deployment, **body.dict())
     return Status(202, brief(created))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from deployments import notify, releases
-from deployments.models import Deployment
 from portal.actor import Actor
 from portal.errors import ServiceError
 from projects import access
@@ -21,10 +20,7 @@ from projects.models import Role
 @require_POST
 def release_rollback(request: HttpRequest, deployment_id: int) -> HttpResponse:
     actor = Actor.from_request(request, "web")
-    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
-    if deployment is None:
-        raise Http404("No such deployment.")
-    access.require(actor, deployment.app)
+    deployment, _ = access.deployment_for(actor, deployment_id)
     try:
         created = releases.release_rollback_request(actor=actor, deployment=deployment)
     except ServiceError as error:

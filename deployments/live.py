@@ -9,12 +9,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from deployments import overview
-from deployments.models import Deployment
 from deployments.pages import deployment_context, log_lines
 from portal.actor import Actor
 from projects import access
@@ -35,10 +34,7 @@ def state(request: HttpRequest) -> JsonResponse:
 @login_required
 @require_GET
 def deployment_tail(request: HttpRequest, deployment_id: int) -> JsonResponse:
-    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
-    if deployment is None:
-        raise Http404("No such deployment.")
-    grant = access.require(Actor.from_request(request, "web"), deployment.app)
+    deployment, grant = access.deployment_for(Actor.from_request(request, "web"), deployment_id)
     try:
         after = max(0, int(request.GET.get("after", "0")))
     except ValueError:

@@ -77,7 +77,6 @@ class Deployment(models.Model):
             models.Index(fields=["target", "id"], name="deploy_target_newest"),
             models.Index(fields=["app", "sha", "target", "status"], name="deploy_app_sha_marks"),
             models.Index(fields=["status", "heartbeat_at"], name="deploy_status_heartbeat"),
-
         ]
 
     def __str__(self) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from deployments import pages, services
-from deployments.models import Deployment, Status
+from deployments.models import Status
 from portal.actor import Actor
 from portal.errors import ServiceError
 from projects import access, mirror
@@ -70,10 +70,7 @@ def deploy(request: HttpRequest, app: str, target: str) -> HttpResponse:
 
 @login_required
 def deployment_page(request: HttpRequest, deployment_id: int) -> HttpResponse:
-    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
-    if deployment is None:
-        raise Http404("No such deployment.")
-    grant = access.require(_actor(request), deployment.app)
+    deployment, grant = access.deployment_for(_actor(request), deployment_id)
     lines = pages.log_lines(deployment)
     context = pages.deployment_context(request, deployment, grant)
     return render(
@@ -85,10 +82,7 @@ def deployment_page(request: HttpRequest, deployment_id: int) -> HttpResponse:
 
 @login_required
 def deployment_log(request: HttpRequest, deployment_id: int) -> HttpResponse:
-    deployment = Deployment.objects.select_related("app").filter(pk=deployment_id).first()
-    if deployment is None:
-        raise Http404("No such deployment.")
-    access.require(_actor(request), deployment.app)
+    deployment, _ = access.deployment_for(_actor(request), deployment_id)
     text = "\n".join(deployment.lines.order_by("n").values_list("text", flat=True))
     response = HttpResponse(text + "\n", content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="deployment-{deployment.pk}.log"'
@@ -98,10 +92,7 @@ def deployment_log(request: HttpRequest, deployment_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def cancel(request: HttpRequest, deployment_id: int) -> HttpResponse:
-    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
-    if deployment is None:
-        raise Http404("No such deployment.")
-    access.require(_actor(request), deployment.app)
+    deployment, _ = access.deployment_for(_actor(request), deployment_id)
     try:
         services.deployment_cancel(actor=_actor(request), deployment=deployment)
         messages.info(request, "Cancel requested.")

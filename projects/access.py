@@ -140,3 +140,13 @@ def audit_scope(actor: Actor, app_slug: str = "") -> list[str] | None:
         )
         raise PermissionDenied("Only staff and app admins may read the audit.")
     return allowed
+
+
+def deployment_for(actor: Actor, deployment_id: int):
+    """A deployment the actor may see, with their grant on its app; Http404 otherwise."""
+    from deployments.models import Deployment
+
+    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
+    if deployment is None:
+        raise Http404("No such deployment.")
+    return deployment, require(actor, deployment.app)
