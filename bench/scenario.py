@@ -37,7 +37,6 @@ def deploy(broker: str) -> dict:
 
     from projects import mirror
     from projects.models import App, Target
-    from tests.gitserver import GitHttpServer
     from tests.gitutil import bare_remote
 
     big = repos.generate(WORK / f"big-{BIG_COMMITS}-{BIG_BLOB}.git", commits=BIG_COMMITS, blob_bytes=BIG_BLOB)
@@ -49,7 +48,7 @@ def deploy(broker: str) -> dict:
     served = data / "served"
     served.mkdir()
     result: dict = {"repo_commits": BIG_COMMITS, "repo_mb": round(repos.size_mb(work_repo), 1)}
-    with GitHttpServer(served) as server, harness.cluster(workers=2):
+    with harness.GitServerProcess(served) as server, harness.cluster(workers=2):
         head = repos.shas(work_repo)[0]
         plain, portal, pickups = [], [], []
         for run in range(RUNS):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.http import HttpRequest
 from ninja import Field, Header, Query, Router, Schema, Status
@@ -150,17 +150,18 @@ def get_log(request: HttpRequest, deployment_id: int, after: int = Query(0, ge=0
     return {"lines": [{"n": line.n, "text": line.text} for line in lines], "status": status}
 
 
-@router.post("/deployments/{deployment_id}/cancel", response={202: DeploymentBrief})
+@router.post("/deployments/{deployment_id}/cancel", response={202: DeploymentOut})
 def cancel_deployment(request: HttpRequest, deployment_id: int):
     deployment = services.deployment_cancel(actor=actor(request), deployment=_deployment(request, deployment_id))
-    return Status(202, brief(deployment))
+    return Status(202, full(deployment))
 
 
 @router.post("/apps/{app}/targets/{target}/lock", response={201: LockOut})
 def lock(request: HttpRequest, app: str, target: str, body: LockIn):
     found = _target(request, app, target)
     created = services.lock_target(actor=actor(request), target=found, reason=body.reason, until=body.until)
-    return Status(201, {"reason": created.reason, "by": created.by, "until": created.until})
+    until = created.until.astimezone(UTC) if created.until else None
+    return Status(201, {"reason": created.reason, "by": created.by, "until": until})
 
 
 @router.delete("/apps/{app}/targets/{target}/lock", response={204: None})

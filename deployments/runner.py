@@ -233,11 +233,14 @@ def execute(deployment: Deployment) -> None:
         log.exception("deployment %s crashed", deployment.pk)
         reason = creds.redact(f"Internal error: {error.__class__.__name__}.")
     finally:
-        if status == Status.FAILED:
-            output.note(f"Failed: {reason}")
-        elif status == Status.SUCCEEDED:
-            output.note(f"{target.name} is now at {deployment.short_sha}.")
-        output.flush()
+        try:
+            if status == Status.FAILED:
+                output.note(f"Failed: {reason}")
+            elif status == Status.SUCCEEDED:
+                output.note(f"{target.name} is now at {deployment.short_sha}.")
+            output.flush()
+        except Exception:  # the outcome rests on the push: a lost log line must not lose it
+            log.exception("deployment %s: the last log lines could not be stored", deployment.pk)
         finish(deployment, status=status, reason=reason)
 
 

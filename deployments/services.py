@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -24,21 +24,21 @@ def active_lock(target: Target) -> Lock | None:
         lock = target.lock
     except Lock.DoesNotExist:
         return None
-    if lock.until and lock.until and lock.until <= timezone.now():
+    if lock.until and lock.until <= timezone.now():
         return None
     return lock
 
 
 def resolve_ref(target: Target, ref: str) -> str:
-    """The full sha of `ref` in the app's mirror, fetching once when it is not known yet."""
+    """The full sha of `ref` in the app's mirror.
+
+    Branches and tags move, so they are read after a fetch (a CI job that pushed and then asks
+    for `main` gets what it pushed); a full sha the mirror already holds needs no fetch.
+    """
     app = target.app
     try:
-        if mirror.exists(app):
-            try:
-                return mirror.resolve(app, ref)
-            except RefError:
-                pass
-        mirror.sync(app)
+        if not mirror.has_commit(app, ref.lower()):
+            mirror.sync(app)
         return mirror.resolve(app, ref)
     except RefError as error:
         raise BadRequest(str(error)) from None
@@ -59,6 +59,11 @@ def deployment_request(
     access.require(actor, app, Role.DEPLOYER, target=target, action="deploy")
     if idempotency_key:
         earlier = _idempotent_answer(actor, idempotency_key)
+        if earlier is not None and earlier.target_id != target.pk:
+            raise Conflict(
+                f"The Idempotency-Key '{idempotency_key[:60]}' was used for a deployment to another target; "
+                "use a new key for a new request."
+            )
         if earlier is not None:
             return earlier
     lock = active_lock(target)
@@ -214,6 +219,8 @@ def lock_target(*, actor: Actor, target: Target, reason: str, until: datetime | 
     reason = reason.strip()
     if not reason:
         raise BadRequest("reason: say why the target is locked.")
+    if until is not None and timezone.is_naive(until):
+        until = timezone.make_aware(until, UTC)  # a time without an offset is read as UTC
     if until is not None and until <= timezone.now():
         raise BadRequest("until: the lock must end in the future.")
     Lock.objects.filter(target=target, until__lte=timezone.now()).delete()

@@ -9,8 +9,8 @@ from ninja import Field, Query, Router, Schema, Status
 
 from deployments.services import active_lock
 from portal.api import SessionAuth, TokenAuth, actor
-from portal.errors import BadRequest
-from projects import access, ci, selectors, services
+from portal.errors import BadRequest, Unavailable
+from projects import access, ci, mirror, selectors, services
 from projects.git import GitError
 from projects.mirror import RefError
 from projects.models import App, Role, Target
@@ -200,16 +200,12 @@ def list_commits(
 ):
     found = access.app_for(actor(request), app)
     try:
-        from projects import mirror
-
-        if not mirror.exists(found):
-            mirror.sync(found)
+        # Pipelines read this right after a push: fetch first (a fetch that just ran counts).
+        mirror.sync(found, max_age=1)
         rows, _ = selectors.commit_rows(found, branch or found.default_branch, page=page, per_page=limit)
     except RefError as error:
         raise BadRequest(f"branch: {error}") from None
     except GitError as error:
-        from portal.errors import Unavailable
-
         raise Unavailable(f"The repository could not be read: {error}") from None
     return [
         {

@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -84,17 +84,24 @@ def _locked(app: App) -> Iterator[None]:
 
 
 def sync(app: App, *, max_age: float = 0) -> None:
-    """Clone the mirror if missing, else fetch it unless it was fetched within max_age s."""
-    started = time.time()
+    """Clone the mirror if missing, else fetch it unless a fetch started within max_age s.
+
+    The stamp's time is when the last fetch *started*: a fetch that began after we asked has
+    seen everything we need (one that merely finished after we asked may have missed a push).
+    """
+    asked = time.time()
     with _locked(app):
         current = age(app)
-        # Someone else fetched while we waited for the lock: that fetch is fresh enough.
-        if current is not None and (current <= max_age or current < time.time() - started):
+        if current is not None and (current <= max_age or time.time() - current >= asked):
             return
+        started = time.time()
         if current is None:
             _clone(app)
         else:
-            _fetch(app)
+            _fetch_into(app, path(app))
+        stamp = path(app) / _STAMP
+        stamp.touch()
+        os.utime(stamp, (started, started))
 
 
 def _clone(app: App) -> None:
@@ -108,12 +115,6 @@ def _clone(app: App) -> None:
         tmp.rename(target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    (target / _STAMP).touch()
-
-
-def _fetch(app: App) -> None:
-    _fetch_into(app, path(app))
-    (path(app) / _STAMP).touch()
 
 
 def _fetch_into(app: App, repo: Path) -> None:
@@ -140,9 +141,38 @@ def _read(app: App, *args: str) -> str:
 
 
 def heads(app: App) -> dict[str, str]:
-    """Every branch of the mirror and the sha it points at, in one git call."""
-    out = _read(app, "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads/")
-    return dict(line.split(" ", 1) for line in out.splitlines() if line)
+    """Every branch of the mirror and the sha it points at."""
+    return _refs(app)["heads"]
+
+
+def tags(app: App) -> dict[str, str]:
+    """Every tag of the mirror and the commit it names (annotated tags peeled)."""
+    return _refs(app)["tags"]
+
+
+def _refs(app: App) -> dict[str, dict[str, str]]:
+    """Branches and tags, read in one git call.
+
+    Refs change only through our fetch, which touches the stamp afterwards: the stamp's time
+    keys a per-process cache, so a page view or a deploy request needs no git call for them.
+    """
+    if not exists(app):
+        raise GitError("The repository has not been fetched yet.")
+    return _read_refs(str(path(app)), (path(app) / _STAMP).stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_refs(repo: str, fetched_ns: int) -> dict[str, dict[str, str]]:
+    out = git.run(
+        git.command("for-each-ref", "--format=%(refname) %(objectname) %(*objectname)", "refs/heads/", "refs/tags/"),
+        cwd=Path(repo),
+    )
+    found: dict[str, dict[str, str]] = {"heads": {}, "tags": {}}
+    for line in out.splitlines():
+        name, sha, peeled = (line.split(" ") + ["", ""])[:3]
+        kind, _, short = name.removeprefix("refs/").partition("/")
+        found[kind][short] = peeled or sha
+    return found
 
 
 def branches(app: App) -> list[str]:
@@ -179,7 +209,8 @@ def _log_page(repo: str, head: str, skip: int, count: int) -> tuple[Commit, ...]
 
 def _parse(record: str) -> Commit:
     sha, author, date, message = record.strip("\n").split(_FIELD, 3)
-    return Commit(sha=sha, author=author, date=datetime.fromisoformat(date), message=message)
+    # The author's own offset is kept by %aI; answers are in UTC.
+    return Commit(sha=sha, author=author, date=datetime.fromisoformat(date).astimezone(UTC), message=message)
 
 
 def commit(app: App, sha: str) -> Commit | None:
@@ -203,12 +234,11 @@ def resolve(app: App, ref: str) -> str:
     problem = ref_problem(ref)
     if problem:
         raise RefError(f"The ref '{ref}' {problem}.")
-    for qualified in (f"refs/heads/{ref}", f"refs/tags/{ref}"):
-        sha = _verify(app, qualified)
-        if sha:
-            return sha
-    if HEX_SHA.match(ref):
-        candidates = _commits_with_prefix(app, ref)
+    for names in (heads(app), tags(app)):
+        if ref in names and has_commit(app, names[ref]):
+            return names[ref]
+    if HEX_SHA.match(ref.lower()):  # shas are case-insensitive; git wants them lower case
+        candidates = _commits_with_prefix(app, ref.lower())
         if len(candidates) == 1:
             return candidates[0]
         if len(candidates) > 1:
@@ -218,7 +248,7 @@ def resolve(app: App, ref: str) -> str:
 
 def _commits_with_prefix(app: App, prefix: str) -> list[str]:
     if FULL_SHA.match(prefix):
-        return [prefix] if _verify(app, prefix) == prefix else []
+        return [prefix] if has_commit(app, prefix) else []
     try:
         out = _read(app, "rev-parse", f"--disambiguate={prefix}")
     except GitError:
@@ -227,7 +257,28 @@ def _commits_with_prefix(app: App, prefix: str) -> list[str]:
 
 
 def has_commit(app: App, sha: str) -> bool:
-    return FULL_SHA.match(sha) is not None and _verify(app, sha) == sha
+    return FULL_SHA.match(sha) is not None and exists(app) and _has_commit(str(path(app)), sha)
+
+
+# Only answers "yes" are kept: a commit, once fetched, stays (absent ones may arrive later).
+_known_commits: dict[tuple[str, str], bool] = {}
+
+
+def _has_commit(repo: str, sha: str) -> bool:
+    if (repo, sha) in _known_commits:
+        return True
+    try:
+        out = git.run(
+            git.command("rev-parse", "--verify", "--quiet", "--end-of-options", f"{sha}^{{commit}}"), cwd=Path(repo)
+        )
+    except GitError:
+        return False
+    if out.strip() != sha:
+        return False
+    if len(_known_commits) > 10000:
+        _known_commits.clear()
+    _known_commits[(repo, sha)] = True
+    return True
 
 
 def is_ancestor(app: App, older: str, newer: str) -> bool:

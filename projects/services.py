@@ -37,6 +37,8 @@ def _require_staff(actor: Actor, action: str) -> None:
 def user_create(*, actor: Actor, username: str, password: str, email: str = ""):
     _require_staff(actor, "create users")
     User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        raise Conflict(f"The user '{username}' already exists.")
     user = User(username=username, email=email)
     _clean(user, exclude=["password"])
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.urls import reverse
+
 from deployments.models import Deployment, Lock, Status
 from deployments.services import active_lock
 from projects import ci, mirror, selectors
@@ -24,6 +26,7 @@ class Column:
     older: set[str] = field(default_factory=set)
     why_not: str = ""
     reason: str = ""  # a word for the disabled button: role, protected, locked
+    deploy_url: str = ""  # reversed once per page, not once per button
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Button:
     why_not: str = ""  # the whole sentence: why the button is disabled and what to do
     reason: str = ""  # role, protected, locked or ci
     short: str = ""  # the few words shown beside the disabled button
+    url: str = ""  # the target's deploy URL (POST to deploy, GET with ?ref= to confirm)
 
 
 def search(app: App, branch: str, query: str, *, page: int, per_page: int = mirror.PAGE_SIZE):
@@ -53,7 +57,7 @@ def columns(app: App, grant: Grant, targets: list[Target], shas: list[str]) -> l
     found = []
     for target in targets:
         lock = active_lock(target)
-        column = Column(target=target, lock=lock)
+        column = Column(target=target, lock=lock, deploy_url=reverse("deploy", args=[app.slug, target.slug]))
         if target.live_sha:
             column.older = mirror.ancestors_among(app, target.live_sha, shas)
         if not grant.at_least(Role.DEPLOYER):
@@ -77,7 +81,11 @@ def buttons(row: CommitRow, page_columns: list[Column]) -> list[Button]:
             problem = ci.gate_problem(target, sha)
             if problem:
                 why_not, reason = problem, "ci"
-        made.append(Button(target=target, kind=kind, why_not=why_not, reason=reason, short=_short(reason)))
+        made.append(
+            Button(
+                target=target, kind=kind, why_not=why_not, reason=reason, short=_short(reason), url=column.deploy_url
+            )
+        )
     return made
 
 

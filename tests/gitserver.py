@@ -109,3 +109,11 @@ class GitHttpServer:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+if __name__ == "__main__":  # `python tests/gitserver.py ROOT`: serve in a process of its own
+    import sys
+
+    with GitHttpServer(Path(sys.argv[1])) as served:
+        print(served.server.server_port, flush=True)
+        served.thread.join()

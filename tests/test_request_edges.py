@@ -83,3 +83,83 @@ def test_simultaneous_first_attempts_with_one_key_make_one_deployment(app, users
     assert {status for status, _ in answers} == {202}
     assert len({deployment_id for _, deployment_id in answers}) == 1
     assert Deployment.objects.count() == 1
+
+
+def test_a_branch_that_moved_deploys_its_new_head(app, api, worker, repo):
+    first = worker(lambda: api("deployer").post(DEPLOYS, {"ref": "main"})).json()
+    newer = repo.commit("Pushed by CI just now", {"ci.txt": "1"})
+
+    second = worker(lambda: api("deployer").post(DEPLOYS, {"ref": "main"})).json()
+
+    assert first["sha"] == repo.shas[-2]
+    assert second["sha"] == newer
+    assert second["kind"] == "deploy"
+    assert api("viewer").get("/api/apps/shop/commits?limit=1").json()[0]["sha"] == newer
+
+
+def test_commit_dates_are_answered_in_utc(app, api, repo):
+    from tests.gitutil import git
+
+    (repo.path / "tz.txt").write_text("x")
+    git("add", "tz.txt", cwd=repo.path)
+    git("commit", "-qm", "Made east of Greenwich", cwd=repo.path, env={"GIT_AUTHOR_DATE": "2024-01-02T03:04:05+0200"})
+
+    newest = api("viewer").get("/api/apps/shop/commits?limit=1").json()[0]
+
+    assert newest["message"] == "Made east of Greenwich"
+    assert newest["date"] == "2024-01-02T01:04:05Z"
+
+
+def test_a_lock_until_without_an_offset_is_read_as_utc_and_answered_in_utc(app, api):
+    naive = api("deployer").post(
+        "/api/apps/shop/targets/staging/lock", {"reason": "freeze", "until": "2099-01-01T00:00:00"}
+    )
+    assert naive.status_code == 201
+    assert naive.json()["until"] == "2099-01-01T00:00:00Z"
+    api("deployer").delete("/api/apps/shop/targets/staging/lock")
+
+    offset = api("deployer").post(
+        "/api/apps/shop/targets/staging/lock", {"reason": "freeze", "until": "2099-01-01T02:00:00+02:00"}
+    )
+    assert offset.json()["until"] == "2099-01-01T00:00:00Z"
+
+
+def test_unknown_api_paths_and_methods_answer_json(db, api):
+    missing = api("viewer").get("/api/no-such-thing")
+    assert missing.status_code == 404
+    assert "detail" in missing.json()
+    wrong_method = api("viewer").call("patch", "/api/apps", {})
+    assert wrong_method.status_code == 405
+    assert "detail" in wrong_method.json()
+
+
+def test_a_full_sha_in_upper_case_resolves(app, api, repo):
+    response = api("deployer").post(DEPLOYS, {"ref": repo.shas[2].upper()})
+    assert response.status_code == 202
+    assert response.json()["sha"] == repo.shas[2]
+
+
+def test_an_idempotency_key_reused_for_another_target_is_a_conflict(app, api, tmp_path):
+    from tests.gitutil import bare_remote
+
+    Target.objects.create(app=app, slug="prod", name="Prod", remote_url=str(bare_remote(tmp_path / "prod.git")))
+    client = api("deployer")
+    assert client.post(DEPLOYS, {"ref": "main"}, HTTP_IDEMPOTENCY_KEY="k1").status_code == 202
+
+    other = client.post("/api/apps/shop/targets/prod/deployments", {"ref": "main"}, HTTP_IDEMPOTENCY_KEY="k1")
+
+    assert other.status_code == 409
+    assert "another target" in other.json()["detail"]
+    assert Deployment.objects.count() == 1
+
+
+def test_creating_an_existing_user_is_a_conflict_whatever_the_password(users, api):
+    response = api("staff").post("/api/users", {"username": "viewer", "password": "1"})
+    assert response.status_code == 409
+
+
+def test_cancel_answers_the_whole_deployment(app, api):
+    created = api("deployer").post(DEPLOYS, {"ref": "main"}).json()
+    answer = api("deployer").post(f"/api/deployments/{created['id']}/cancel").json()
+    assert answer["status"] == "cancelled"
+    assert {"id", "sha", "target", "app", "kind", "requested_by", "created_at", "finished_at", "log"} <= set(answer)
