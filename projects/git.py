@@ -10,9 +10,11 @@ import contextlib
 import ctypes
 import os
 import shlex
+import shutil
 import signal
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,10 +89,29 @@ def command(*args: str) -> list[str]:
     ]
 
 
+# What git may inherit from the worker's environment; everything else (ENCRYPTION_KEY,
+# DATABASE_URL, ...) is removed, or a remote's hook could print it into a deployment's log.
+_INHERITED = {"PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+_INHERITED |= {name for base in ("http_proxy", "https_proxy", "no_proxy", "all_proxy") for name in (base, base.upper())}
+_STALE_KEY_DIR_SECONDS = 2 * 60 * 60
+
+
 @contextlib.contextmanager
 def environment(creds: Credentials = NO_CREDENTIALS) -> Iterator[dict[str, str]]:
-    """The child's environment for one git run; SSH key files live only while it runs."""
+    """The child's environment for one git run; SSH key files live only while it runs.
+
+    Git sees no user configuration (an empty HOME of its own, no global or system config) and
+    no replace refs; ssh uses no agent, no default key, no ~/.ssh/config and trusts only the
+    known_hosts lines an admin supplied.
+    """
+    home = settings.DATA_DIR / "home"
+    home.mkdir(parents=True, exist_ok=True)
     env = {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_NO_REPLACE_OBJECTS": "1",
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_ASKPASS": str(askpass_path()),
         "SSH_ASKPASS": "/bin/false",
@@ -99,9 +120,16 @@ def environment(creds: Credentials = NO_CREDENTIALS) -> Iterator[dict[str, str]]
         "BARTENDER_GIT_USERNAME": creds.username or "git",
         "BARTENDER_GIT_PASSWORD": creds.password,
     }
-    ssh = ["ssh", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
+    ssh = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes"]
+    # By default ssh knows only what an admin supplied; an operator may let ssh remotes without
+    # a key of their own use the worker machine's identity and known hosts (its deploy key).
+    worker_identity = settings.SSH_USE_WORKER_IDENTITY and not creds.ssh_key
+    if not worker_identity:
+        ssh += ["-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none"]
+    known_hosts = "" if worker_identity and not creds.known_hosts else "/dev/null"
     with contextlib.ExitStack() as stack:
         if creds.ssh_key or creds.known_hosts:  # most runs need no files: skip the folder
+            _remove_stale_key_dirs()
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ssh-", dir=_work_dir())))
             if creds.ssh_key:
                 key = tmp / "key"
@@ -111,10 +139,33 @@ def environment(creds: Credentials = NO_CREDENTIALS) -> Iterator[dict[str, str]]
             if creds.known_hosts:
                 hosts = tmp / "known_hosts"
                 hosts.write_text(creds.known_hosts.strip() + "\n")
-                ssh += ["-o", f"UserKnownHostsFile={hosts}", "-o", "StrictHostKeyChecking=yes"]
+                known_hosts = str(hosts)
+        if not creds.ssh_key and not worker_identity:
+            ssh += ["-o", "IdentityFile=none"]
+        if known_hosts:
+            ssh += ["-o", f"UserKnownHostsFile={known_hosts}"]
+        ssh += ["-o", "StrictHostKeyChecking=yes"]
         # Only our own temporary paths reach this string, never user data.
         env["GIT_SSH_COMMAND"] = shlex.join(ssh)
         yield env
+
+
+def _remove_stale_key_dirs() -> None:
+    """Key folders a killed process could not remove: none may outlive its git run for long."""
+    now = time.time()
+    for folder in _work_dir().glob("ssh-*"):
+        with contextlib.suppress(OSError):
+            if now - folder.stat().st_mtime > _STALE_KEY_DIR_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _without_inherited(args: Sequence[str], env: dict[str, str]) -> list[str]:
+    """`env -u NAME ... -- git ...`: GitPython always starts from os.environ; this drops what
+    git must not see. Only variable names reach the argument list, never values."""
+    drop = sorted(
+        name for name in os.environ if name not in _INHERITED and name not in env and not name.startswith("LC_")
+    )
+    return ["env", *[part for name in drop for part in ("-u", name)], "--", *args]
 
 
 def _work_dir() -> Path:
@@ -134,7 +185,7 @@ def run(
     with environment(creds) as env:
         try:
             return gitpython.Git(str(cwd) if cwd else None).execute(
-                list(args),
+                _without_inherited(args, env),
                 env=env,
                 kill_after_timeout=timeout,
                 strip_newline_in_stdout=False,
@@ -178,7 +229,7 @@ def spawn(args: Sequence[str], *, cwd: Path, env: dict[str, str]) -> Any:
     kills the process when collected). `.proc` is the Popen.
     """
     return gitpython.Git(str(cwd)).execute(
-        list(args),
+        _without_inherited(args, env),
         env=env,
         as_process=True,
         with_stdout=True,

@@ -22,12 +22,12 @@ from django.conf import settings
 from projects import git
 from projects.git import GitError
 from projects.models import App
-from projects.validators import FULL_SHA, HEX_SHA, ref_problem
+from projects.validators import FULL_SHA, HEX_SHA, ref_problem, url_problem
 
 PAGE_SIZE = 50
 _STAMP = "bartender-fetched"
-_FIELD = "\x1f"
-_RECORD = "\x1e"
+# NUL ends every field: the one byte a commit's subject or author name can never hold.
+_LOG_FORMAT = "--format=%H%x00%an%x00%aI%x00%s%x00"
 
 
 class RefError(Exception):
@@ -118,6 +118,9 @@ def _clone(app: App) -> None:
 
 
 def _fetch_into(app: App, repo: Path) -> None:
+    problem = url_problem(app.repo_url)  # again here: this machine's DATA_DIR may differ
+    if problem:
+        raise GitError(f"The repository URL {problem}.")
     git.run(
         git.command(
             "fetch",
@@ -199,26 +202,35 @@ def commits(
 def _log_page(repo: str, head: str, skip: int, count: int) -> tuple[Commit, ...]:
     out = git.run(
         git.command(
-            "log", f"--format=%H{_FIELD}%an{_FIELD}%aI{_FIELD}%s{_RECORD}", f"--skip={skip}",
+            "log", _LOG_FORMAT, f"--skip={skip}",
             f"--max-count={count}", "--end-of-options", head, "--",
         ),
         cwd=Path(repo),
     )  # fmt: skip
-    return tuple(_parse(record) for record in out.split(_RECORD) if record.strip())
+    return tuple(_parse(out))
 
 
-def _parse(record: str) -> Commit:
-    sha, author, date, message = record.strip("\n").split(_FIELD, 3)
-    # The author's own offset is kept by %aI; answers are in UTC.
-    return Commit(sha=sha, author=author, date=datetime.fromisoformat(date).astimezone(UTC), message=message)
+def _parse(out: str) -> list[Commit]:
+    """Commits from `git log` output in _LOG_FORMAT (4 NUL-terminated fields each)."""
+    fields = out.split("\0")
+    found = []
+    for at in range(0, len(fields) - 4, 4):
+        sha, author, date, message = fields[at : at + 4]
+        sha = sha.strip("\n")  # git puts a newline between commits
+        if not FULL_SHA.match(sha):
+            raise GitError("git log answered in an unexpected shape.")
+        # The author's own offset is kept by %aI; answers are in UTC.
+        when = datetime.fromisoformat(date).astimezone(UTC)
+        found.append(Commit(sha=sha, author=author, date=when, message=message))
+    return found
 
 
 def commit(app: App, sha: str) -> Commit | None:
     try:
-        out = _read(app, "log", "-1", f"--format=%H{_FIELD}%an{_FIELD}%aI{_FIELD}%s", "--end-of-options", sha, "--")
+        found = _parse(_read(app, "log", "-1", _LOG_FORMAT, "--end-of-options", sha, "--"))
     except GitError:
         return None
-    return _parse(out) if out.strip() else None
+    return found[0] if found else None
 
 
 def _verify(app: App, name: str) -> str | None:
@@ -321,10 +333,10 @@ def commits_between(app: App, older: str, newer: str, *, limit: int = 100) -> li
     out = _read(
         app,
         "log",
-        f"--format=%H{_FIELD}%an{_FIELD}%aI{_FIELD}%s{_RECORD}",
+        _LOG_FORMAT,
         f"--max-count={limit}",
         "--end-of-options",
         f"{older}..{newer}",
         "--",
     )
-    return [_parse(record) for record in out.split(_RECORD) if record.strip()]
+    return _parse(out)

@@ -2,6 +2,7 @@
 
 import re
 from ipaddress import ip_address
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -59,7 +60,7 @@ def url_problem(url: str) -> str | None:
     if "::" in url.split("/", 1)[0]:
         return "uses a transport that is not allowed (ext::, fd:: and the like)"
     if url.startswith("/"):
-        return None
+        return _local_path_problem(url)
     if _SCP_LIKE.match(url):
         return None
     try:
@@ -81,6 +82,19 @@ def url_problem(url: str) -> str | None:
         return "must not contain a password; store the credential separately"
     if scheme == "http" and not _is_loopback(parts.hostname):
         return "may use plain http only for loopback hosts; use https"
+    return None
+
+
+def _local_path_problem(url: str) -> str | None:
+    # Bartender's own folder holds every app's mirror: a target pushing there could put one
+    # app's commits into another app's history. Checked again where git runs (its DATA_DIR).
+    from django.conf import settings
+
+    data = Path(settings.DATA_DIR).resolve()
+    where = Path(url).resolve()
+    own = [data / name for name in ("mirrors", "bin", "tmp", "home", "static")]
+    if where == data or any(where == folder or folder in where.parents for folder in own):
+        return "points into Bartender's own working folders (DATA_DIR), which no repository or remote may use"
     return None
 
 
@@ -106,5 +120,6 @@ def validate_branch(value: str) -> None:
 
 
 def validate_push_ref(value: str) -> None:
-    if not value.startswith("refs/") or ref_problem(value):
-        raise ValidationError("The push ref must be a full ref name such as refs/heads/main.")
+    # Branches and tags only: refs/replace/ and the like would rewrite how history reads.
+    if not value.startswith(("refs/heads/", "refs/tags/")) or ref_problem(value):
+        raise ValidationError("The push ref must be a branch or tag ref such as refs/heads/main.")
