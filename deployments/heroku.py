@@ -3,11 +3,13 @@
 https://devcenter.heroku.com/articles/platform-api-reference#release
 Requests carry `Accept: application/vnd.heroku+json; version=3` and the target's API key as a
 bearer token. Lists are paged with the Range header: a 206 answer's Next-Range is sent back
-as the next request's Range.
+as the next request's Range. Redirects are refused, never followed: urllib would send the key
+along to wherever the Location points.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -27,6 +29,21 @@ class HerokuError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """urlopen's handlers without HTTPRedirectHandler, so a 3xx answer is an HTTPError."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
 
 
 @dataclass(frozen=True)
@@ -96,9 +113,9 @@ class Heroku:
             headers["Content-Type"] = "application/json"
         if range_:
             headers["Range"] = range_
-        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - operator's URL
+            request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
+            with _opener().open(request, timeout=self.timeout) as response:
                 raw = response.read()
                 status, answer_headers = response.status, dict(response.headers.items())
         except urllib.error.HTTPError as answer:
@@ -106,6 +123,14 @@ class Heroku:
         except (urllib.error.URLError, OSError) as problem:
             reason = getattr(problem, "reason", problem)
             raise HerokuError(f"The Heroku API could not be reached: {reason}.") from None
+        except http.client.HTTPException as problem:  # BadStatusLine, LineTooLong, IncompleteRead...
+            raise HerokuError(
+                f"The Heroku API URL did not answer like an HTTP server ({type(problem).__name__})."
+            ) from None
+        except ValueError:  # a bad URL, or a key unfit for a header: that message would quote the key
+            raise HerokuError(
+                "The Heroku API request could not be made; check HEROKU_API_URL and the target's API key."
+            ) from None
         try:
             return status, answer_headers, json.loads(raw or b"null")
         except ValueError:
@@ -126,6 +151,8 @@ def _error(status: int, raw: bytes) -> HerokuError:
         text = "Heroku has no such app or release, or the key cannot see it (404)."
     elif status == 429:
         text = "Heroku's API rate limit is used up (429 Too Many Requests); try again in a minute."
+    elif 300 <= status < 400:
+        return HerokuError(f"The Heroku API answered a redirect (HTTP {status}); redirects are not followed.", status)
     else:
         text = f"The Heroku API answered HTTP {status}."
     if not text.endswith(" ") and said:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import time
@@ -45,6 +46,26 @@ _STUCK_AFTER = timedelta(minutes=2)
 
 class DeliveryError(Exception):
     """The endpoint could not be reached or answered with an error; the message says which."""
+
+
+REDIRECTED = "The endpoint answered a redirect (3xx); redirects are not followed."
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """urlopen's handlers without HTTPRedirectHandler: a redirect would carry the signature to
+    any host, around the rule that plain http goes only to loopback. Only a 2xx answer is not an
+    HTTPError."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
 
 
 def webhook_create(
@@ -201,19 +222,25 @@ def retry(delivery: Delivery) -> Delivery | None:
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """POST `body`; the HTTP status, or DeliveryError (with `status` when the server answered)."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    """POST `body`; the 2xx status, or DeliveryError (with `status` when the server answered,
+    a 3xx included: redirects are not followed)."""
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - validated URL
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        with _opener().open(request, timeout=TIMEOUT) as response:
             response.read(1024)
             return response.status
     except urllib.error.HTTPError as answer:
-        error = DeliveryError(f"The endpoint answered HTTP {answer.code}.")
+        answer.close()
+        error = DeliveryError(REDIRECTED if 300 <= answer.code < 400 else f"The endpoint answered HTTP {answer.code}.")
         error.status = answer.code
         raise error from None
     except (urllib.error.URLError, OSError) as problem:
         reason = getattr(problem, "reason", problem)
         raise DeliveryError(f"The endpoint could not be reached: {reason}.") from None
+    except http.client.HTTPException as problem:  # BadStatusLine, LineTooLong, InvalidURL, IncompleteRead...
+        raise DeliveryError(f"The endpoint did not answer like an HTTP server ({type(problem).__name__}).") from None
+    except ValueError as problem:  # a URL or header urllib cannot send
+        raise DeliveryError(f"The request could not be sent: {problem}.") from None
 
 
 def deliver_due() -> int:

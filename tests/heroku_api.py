@@ -3,7 +3,8 @@
 Implements what Bartender calls, as documented: GET /apps/{app}/releases with Range paging
 (`version ..; order=desc, max=N`, 206 and Next-Range while more remain), GET one release,
 POST /apps/{app}/releases {"release": id} (a rollback), and the 401/403/429 answers. A git push
-to `git_root/{app}.git` shows up as a new "Deploy <sha>" release, as on Heroku.
+to `git_root/{app}.git` shows up as a new "Deploy <sha>" release, as on Heroku. With
+`redirect_to` set, every request is answered `redirect_code` pointing at the same path there.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ class FakeHeroku:
         self.releases: dict[str, list[dict]] = {}
         self.forbidden: set[str] = set()
         self.rate_limited = False
+        self.redirect_to = ""
+        self.redirect_code = 302
         self.requests: list[tuple[str, str, dict]] = []
         self._lock = threading.RLock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -93,7 +96,13 @@ class FakeHeroku:
 
             def _refuse(self) -> bool:
                 fake.requests.append((self.command, self.path, dict(self.headers.items())))
-                if self.headers.get("Accept") != ACCEPT:
+                if fake.redirect_to:
+                    self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    self.send_response(fake.redirect_code)
+                    self.send_header("Location", fake.redirect_to + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif self.headers.get("Accept") != ACCEPT:
                     self._send(400, {"id": "bad_request", "message": "Please send the version 3 Accept header."})
                 elif self.headers.get("Authorization") != f"Bearer {fake.api_key}":
                     self._send(401, {"id": "unauthorized", "message": "Invalid credentials provided."})

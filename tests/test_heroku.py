@@ -10,6 +10,7 @@ import pytest
 from deployments.heroku import Heroku, HerokuError
 from deployments.models import AuditEvent, Deployment, LogLine
 from projects.models import Target
+from tests.cd_helpers import Banner
 from tests.gitutil import bare_remote, remote_head
 from tests.heroku_api import FakeHeroku
 
@@ -70,6 +71,32 @@ def test_the_client_turns_401_403_and_429_into_sentences(heroku):
         Heroku(KEY, base_url=heroku.url).rollback("shop-prod", "some-id")
     assert limited.value.status == 429
     assert "wrong-key" not in str(refused.value)
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_the_client_never_follows_a_redirect_with_the_api_key(heroku, code):
+    heroku.add_release("shop-prod", "Deploy abcdef0")
+    with FakeHeroku(KEY) as elsewhere:
+        elsewhere.add_release("shop-prod", "Deploy abcdef0")
+        heroku.redirect_to, heroku.redirect_code = elsewhere.url, code
+        client = Heroku(KEY, base_url=heroku.url)
+        with pytest.raises(
+            HerokuError, match=rf"answered a redirect \(HTTP {code}\); redirects are not followed"
+        ) as listing:
+            client.latest_release("shop-prod")
+        with pytest.raises(HerokuError, match="redirects are not followed") as rollback:
+            client.rollback("shop-prod", heroku.releases["shop-prod"][0]["id"])
+
+    assert elsewhere.requests == []
+    assert [method for method, path, headers in heroku.requests] == ["GET", "POST"]
+    assert listing.value.status == rollback.value.status == code
+    assert len(heroku.releases["shop-prod"]) == 1
+
+
+def test_an_api_url_that_does_not_speak_http_is_a_sentence_not_a_crash():
+    with Banner(b"SSH-2.0-x\r\n") as ssh, pytest.raises(HerokuError, match="did not answer like an HTTP server"):
+        Heroku(KEY, base_url=ssh.url).latest_release("shop-prod")
+    assert ssh.connections == 1
 
 
 def test_a_push_to_a_heroku_target_records_the_new_release(prod, api, worker, repo, browser_client):

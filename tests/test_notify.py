@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from deployments import tasks
 from deployments.models import Delivery, Deployment
-from tests.cd_helpers import Receiver, drain
+from tests.cd_helpers import Banner, Receiver, drain
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 
@@ -115,6 +115,34 @@ def test_a_dead_endpoint_neither_fails_nor_holds_up_a_deployment(app, api, worke
     failed = Delivery.objects.filter(attempt=1)
     assert failed.count() == 4
     assert all(d.state == "failed" and "could not be reached" in d.error for d in failed)
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed_and_the_delivery_is_retried(app, api, worker, receiver, code):
+    add_webhook(api, receiver.url, format="json", events=["deployment.started"])
+    with Receiver() as elsewhere:
+        receiver.codes, receiver.location = [code], elsewhere.url
+        deploy(api, worker)
+
+    assert elsewhere.received == []
+    assert len(receiver.received) == 1
+    first = Delivery.objects.get(attempt=1)
+    assert (first.state, first.status_code) == ("failed", code)
+    assert first.error == "The endpoint answered a redirect (3xx); redirects are not followed."
+    assert Delivery.objects.get(attempt=2).state == "pending"
+
+
+def test_an_endpoint_that_does_not_speak_http_fails_the_delivery_and_it_is_retried(app, api, worker):
+    with Banner(b"SSH-2.0-x\r\n") as ssh:
+        add_webhook(api, ssh.url + "/hook", events=["deployment.started"])
+        deployment = deploy(api, worker)
+
+    assert deployment.status == "succeeded"
+    assert ssh.connections == 1
+    first = Delivery.objects.get(attempt=1)
+    assert (first.state, first.status_code) == ("failed", None)
+    assert first.error == "The endpoint did not answer like an HTTP server (BadStatusLine)."
+    assert Delivery.objects.get(attempt=2).state == "pending"
 
 
 def test_locking_a_target_is_announced(app, api, worker, receiver):

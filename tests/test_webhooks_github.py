@@ -38,6 +38,16 @@ def test_an_unsigned_or_wrongly_signed_event_is_403_and_records_nothing(app, api
     assert not CommitStatus.objects.exists()
 
 
+def test_a_non_ascii_signature_is_403_and_records_nothing(app, api, repo):
+    set_secret(api)
+
+    response = github("status", status_event(repo.shas[-1], "success"), signature="sha256=éé")
+
+    assert response.status_code == 403
+    assert "does not match" in response.json()["detail"]
+    assert not CommitStatus.objects.exists()
+
+
 def test_an_app_without_a_secret_accepts_no_events(app, repo):
     assert github("status", status_event(repo.shas[-1], "success"), secret="").status_code == 403
     assert not CommitStatus.objects.exists()
