@@ -21,30 +21,80 @@ _KILL_GRACE = 10.0
 _TICK_SECONDS = 1.0
 
 
+MAX_LINE = 64 * 1024
+CUT_MARK = " [line cut at 64 KiB]"
+
+
 class LineSplitter:
-    """Bytes in, finished lines out. A line rewritten with `\\r` keeps its last state."""
+    """Bytes in, finished lines out. A line rewritten with `\\r` keeps its last state.
+
+    Each byte is looked at once, and a line holds at most MAX_LINE bytes: a longer one is given
+    out at once, cut and marked, and the rest of it is dropped up to the next `\\r` or `\\n`.
+    A remote that prints megabytes without a newline costs linear time and bounded memory.
+    """
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._state = bytearray()  # the state of the line being written, since its last \r
+        self._blank = True  # _state is only whitespace so far
+        self._last = b""  # the line's newest finished state that was not blank
+        self._dropping = False  # in the rest of a line given out cut, up to its next \r or \n
+        self._cut = False  # this line was given out cut: its end adds no line of its own
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for the unfinished line."""
+        return len(self._state) + len(self._last)
 
     def feed(self, data: bytes) -> list[str]:
-        self._buffer += data
-        *complete, self._buffer = re.split(rb"\r?\n", self._buffer)
-        # Keep only the newest progress state of the unfinished line.
-        head, sep, tail = self._buffer.rpartition(b"\r")
-        if sep:
-            self._buffer = tail if tail.strip() else _last_state(head) + sep
-        return [_decode(_last_state(line)) for line in complete]
+        lines: list[str] = []
+        parts = re.split(rb"([\r\n])", data)  # text, separator, text, ..., text
+        for at in range(0, len(parts), 2):
+            self._add(parts[at], lines)
+            if at + 1 < len(parts):
+                if parts[at + 1] == b"\n":
+                    self._end_line(lines)
+                else:
+                    self._end_state()
+        return lines
 
     def flush(self) -> list[str]:
-        rest, self._buffer = self._buffer, b""
-        text = _last_state(rest)
-        return [_decode(text)] if text.strip() else []
+        state = self._current()
+        self._reset()
+        return [_text(state)] if state.strip() else []
+
+    def _add(self, text: bytes, lines: list[str]) -> None:
+        if self._dropping or not text:
+            return
+        self._state += text[: MAX_LINE + 1 - len(self._state)]
+        if self._blank and not text.isspace():
+            self._blank = False
+        if len(self._state) > MAX_LINE:
+            lines.append(_text(bytes(self._state)))
+            self._reset()
+            self._dropping = self._cut = True
+
+    def _end_state(self) -> None:
+        """A `\\r`: what follows rewrites the line; a blank state does not replace the last one."""
+        if not self._blank:
+            self._last = bytes(self._state)
+        self._state, self._blank, self._dropping = bytearray(), True, False
+
+    def _end_line(self, lines: list[str]) -> None:
+        state = self._current()
+        if not (self._cut and not state.strip()):
+            lines.append(_text(state))
+        self._reset()
+
+    def _current(self) -> bytes:
+        return self._last if self._blank else bytes(self._state)
+
+    def _reset(self) -> None:
+        self._state, self._blank, self._last = bytearray(), True, b""
+        self._dropping = self._cut = False
 
 
-def _last_state(line: bytes) -> bytes:
-    states = [state for state in line.split(b"\r") if state.strip()]
-    return states[-1] if states else b""
+def _text(line: bytes) -> str:
+    return _decode(line[:MAX_LINE]) + CUT_MARK if len(line) > MAX_LINE else _decode(line)
 
 
 def _decode(line: bytes) -> str:
@@ -56,6 +106,7 @@ class PushResult:
     ok: bool
     reason: str = ""
     stopped: str = ""  # "cancelled", "timed out", ... when we ended git ourselves
+    started: bool = True  # False: stopped before git push ran, so nothing was pushed
 
 
 def remote_sha(url: str, ref: str, creds: Credentials) -> str:
@@ -88,7 +139,7 @@ def push(
     """
     stopped = tick() or ""  # a cancel or stop that came while the remote was being read
     if stopped:
-        return PushResult(ok=False, reason=stopped, stopped=stopped)
+        return PushResult(ok=False, reason=stopped, stopped=stopped, started=False)
     args = git.command(
         "push",
         "--progress",

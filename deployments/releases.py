@@ -30,12 +30,14 @@ def _say(deployment: Deployment, text: str) -> None:
 
 def record_release(deployment: Deployment) -> str:
     """Read the release a successful push to a Heroku target created and store its version."""
+    from deployments.runner import CannotRun, api_key
+
     target = deployment.target
     if not target.heroku_app or deployment.status != Status.SUCCEEDED or deployment.heroku_release_id:
         return ""
     try:
-        recent = Heroku(target.api_key).releases(target.heroku_app, limit=10)
-    except HerokuError as error:
+        recent = Heroku(api_key(target)).releases(target.heroku_app, limit=10)
+    except (HerokuError, CannotRun) as error:
         _say(deployment, f"The Heroku release could not be read: {error}")
         return ""
     # Heroku describes a git push's release as "Deploy <short sha>"; else take the newest.
@@ -78,7 +80,7 @@ def release_rollback_request(
 
 def execute(deployment: Deployment) -> None:
     """The worker side of a claimed release rollback: one API call, then finish."""
-    from deployments.runner import finish
+    from deployments.runner import CannotRun, api_key, finish
 
     target = deployment.target
     source = deployment.rollback_of
@@ -94,13 +96,13 @@ def execute(deployment: Deployment) -> None:
             raise HerokuError("The deployment whose release this rollback restores is gone.")
         _say(deployment, f"Rolling {target.heroku_app} back to release v{source.heroku_release_version} "
                          f"({deployment.short_sha}).")  # fmt: skip
-        release = Heroku(target.api_key).rollback(target.heroku_app, source.heroku_release_id)
+        release = Heroku(api_key(target)).rollback(target.heroku_app, source.heroku_release_id)
         Deployment.objects.filter(pk=deployment.pk).update(
             heroku_release_id=release.id, heroku_release_version=release.version
         )
         _say(deployment, f"Heroku created release v{release.version}; {target.name} runs {deployment.short_sha}.")
         status = Status.SUCCEEDED
-    except HerokuError as error:
+    except (HerokuError, CannotRun) as error:
         reason = str(error)
         _say(deployment, f"Failed: {reason}")
     except Exception as error:  # never leave it running

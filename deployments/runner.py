@@ -44,16 +44,46 @@ def run(deployment_id: int) -> int | None:
     if deployment is None:
         return None
     try:
-        # Continuous deployment: the CI gate again at start, notifications, Heroku release rollbacks.
-        refusal = start_refusal(deployment)
-        if refusal:
-            finish(deployment, status=Status.FAILED, reason=refusal)
-        else:
-            followups.on_start(deployment)
-            (releases.execute if deployment.kind == Kind.RELEASE_ROLLBACK else execute)(deployment)
+        _start(deployment)
+    except Exception as error:
+        # Whatever breaks between the claim and the end of the push ends the deployment now, with
+        # its cause, instead of leaving it running until the reaper calls it "worker lost".
+        log.exception("deployment %s could not run", deployment.pk)
+        try:
+            finish(deployment, status=Status.FAILED, reason=_failure_reason(error))
+        except Exception:  # the database itself is failing: the reaper ends it later
+            log.exception("deployment %s could not be finished", deployment.pk)
     finally:
         start_next(target_id)
     return deployment.pk
+
+
+def _start(deployment: Deployment) -> None:
+    # Continuous deployment: the CI gate again at start, notifications, Heroku release rollbacks.
+    refusal = start_refusal(deployment)
+    if refusal:
+        finish(deployment, status=Status.FAILED, reason=refusal)
+        return
+    followups.on_start(deployment)
+    (releases.execute if deployment.kind == Kind.RELEASE_ROLLBACK else execute)(deployment)
+
+
+class CannotRun(Exception):
+    """Why a claimed deployment cannot go on, as a sentence for its page."""
+
+
+def api_key(target: Target) -> str:
+    """The target's API key, or CannotRun when ENCRYPTION_KEY changed since it was stored."""
+    try:
+        return target.api_key
+    except ValueError:
+        raise CannotRun("The target's API key cannot be read with this ENCRYPTION_KEY; set it again.") from None
+
+
+def _failure_reason(error: Exception) -> str:
+    if isinstance(error, CannotRun | GitError):
+        return str(error)
+    return f"Internal error: {error.__class__.__name__}."
 
 
 def claim_next(target_id: int) -> Deployment | None:
@@ -186,37 +216,20 @@ class _Heartbeat:
 
 def execute(deployment: Deployment) -> None:
     """Push a claimed deployment and record how it ended; never leaves it running."""
-    target, app = deployment.target, deployment.app
-    output = _Log(deployment)
-    system = Actor.system()
-    audit.record(
-        actor=system,
-        action="deployment.started",
-        deployment=deployment,
-        detail=f"Started pushing {deployment.short_sha} to {target.slug}.",
-    )
+    target = deployment.target
     status, reason = Status.FAILED, "The push did not finish."
-    creds = git.Credentials(password=target.api_key)
+    creds, output = git.NO_CREDENTIALS, None
     try:
+        output = _Log(deployment)
+        audit.record(
+            actor=Actor.system(),
+            action="deployment.started",
+            deployment=deployment,
+            detail=f"Started pushing {deployment.short_sha} to {target.slug}.",
+        )
+        creds = git.Credentials(password=api_key(target))
         with _Heartbeat(deployment.pk):
-            output.note(f"Deploying {deployment.short_sha} to {target.name} ({target.push_ref}).")
-            if not mirror.has_commit(app, deployment.sha):
-                output.note("Fetching the repository.")
-                output.flush()
-                mirror.sync(app)
-            lease = push.remote_sha(target.push_url, target.push_ref, creds)
-            output.note(f"The remote is at {lease[:7] or 'nothing yet'}; pushing.")
-            output.flush()
-            result = push.push(
-                mirror=mirror.path(app),
-                url=target.push_url,
-                sha=deployment.sha,
-                push_ref=target.push_ref,
-                lease=lease,
-                creds=creds,
-                on_lines=output.add,
-                tick=_ticker(deployment, target.timeout),
-            )
+            result = _fetch_and_push(deployment, output, creds)
         if result.ok:
             status, reason = Status.SUCCEEDED, ""
         elif result.stopped == _CANCELLED:
@@ -224,24 +237,60 @@ def execute(deployment: Deployment) -> None:
             reason = (
                 Deployment.objects.filter(pk=deployment.pk).values_list("reason", flat=True).first() or "Cancelled."
             )
-            output.note("Cancelled: git was stopped; the remote is as git left it.")
+            if result.started:
+                output.note("Cancelled: git was stopped; the remote is as git left it.")
+            else:
+                output.note("Cancelled before the push: nothing was pushed.")
         else:
             reason = result.reason
-    except GitError as error:
+    except (CannotRun, GitError) as error:
         reason = creds.redact(str(error))
     except Exception as error:  # never leave a deployment running because of a bug
         log.exception("deployment %s crashed", deployment.pk)
-        reason = creds.redact(f"Internal error: {error.__class__.__name__}.")
+        reason = creds.redact(_failure_reason(error))
     finally:
         try:
-            if status == Status.FAILED:
-                output.note(f"Failed: {reason}")
-            elif status == Status.SUCCEEDED:
-                output.note(f"{target.name} is now at {deployment.short_sha}.")
-            output.flush()
+            if output is not None:
+                if status == Status.FAILED:
+                    output.note(f"Failed: {reason}")
+                elif status == Status.SUCCEEDED:
+                    output.note(f"{target.name} is now at {deployment.short_sha}.")
+                output.flush()
         except Exception:  # the outcome rests on the push: a lost log line must not lose it
             log.exception("deployment %s: the last log lines could not be stored", deployment.pk)
         finish(deployment, status=status, reason=reason)
+
+
+def _fetch_and_push(deployment: Deployment, output: _Log, creds: git.Credentials) -> push.PushResult:
+    target, app = deployment.target, deployment.app
+    # The target's timeout counts from here, fetch included, so it stays below the task timeout.
+    tick = _ticker(deployment, target.timeout)
+    output.note(f"Deploying {deployment.short_sha} to {target.name} ({target.push_ref}).")
+    if not mirror.has_commit(app, deployment.sha):
+        # git fetch cannot be stopped half way from here: a cancel or the timeout is read just
+        # before and just after it, so neither waits for the remote to be read and pushed to.
+        stopped = tick()
+        if stopped:
+            return push.PushResult(ok=False, reason=stopped, stopped=stopped, started=False)
+        output.note("Fetching the repository.")
+        output.flush()
+        mirror.sync(app)
+        stopped = tick()
+        if stopped:
+            return push.PushResult(ok=False, reason=stopped, stopped=stopped, started=False)
+    lease = push.remote_sha(target.push_url, target.push_ref, creds)
+    output.note(f"The remote is at {lease[:7] or 'nothing yet'}; pushing.")
+    output.flush()
+    return push.push(
+        mirror=mirror.path(app),
+        url=target.push_url,
+        sha=deployment.sha,
+        push_ref=target.push_ref,
+        lease=lease,
+        creds=creds,
+        on_lines=output.add,
+        tick=tick,
+    )
 
 
 _CANCELLED = "cancelled"

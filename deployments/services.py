@@ -205,11 +205,17 @@ def deployment_cancel(*, actor: Actor, deployment: Deployment) -> Deployment:
         status=Status.CANCELLED, finished_at=now, reason=reason
     ):
         audit.record(actor=actor, action="deployment.cancelled", deployment=deployment, detail=reason)
-    elif not Deployment.objects.filter(pk=deployment.pk, status=Status.RUNNING).update(
-        cancel_requested=True, reason=reason
+    elif (
+        not Deployment.objects.filter(pk=deployment.pk, status=Status.RUNNING)
+        .exclude(kind=Kind.RELEASE_ROLLBACK)
+        .update(cancel_requested=True, reason=reason)
     ):
+        # A release rollback is one Platform API call that nothing reads a cancel during.
+        if Deployment.objects.filter(pk=deployment.pk, status=Status.RUNNING, kind=Kind.RELEASE_ROLLBACK).exists():
+            raise Conflict("A Heroku release rollback cannot be stopped once it has started.")
         raise Conflict(f"Deployment #{deployment.pk} has already finished.")
-    # The running worker notices cancel_requested within a second, ends git and audits.
+    # The running worker notices cancel_requested within a second (between git calls while it
+    # fetches), ends git and audits.
     deployment.refresh_from_db()
     return deployment
 
