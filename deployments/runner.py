@@ -22,6 +22,7 @@ from portal.actor import Actor
 from projects import git, mirror
 from projects.git import GitError
 from projects.models import Target
+from projects.validators import url_problem
 
 log = logging.getLogger("bartender.runner")
 _FLUSH_SECONDS = 0.25
@@ -263,6 +264,9 @@ def execute(deployment: Deployment) -> None:
 
 def _fetch_and_push(deployment: Deployment, output: _Log, creds: git.Credentials) -> push.PushResult:
     target, app = deployment.target, deployment.app
+    problem = url_problem(target.push_url)  # again here: this worker's DATA_DIR may differ from the web's
+    if problem:
+        raise GitError(f"The remote URL {problem}.")
     # The target's timeout counts from here, fetch included, so it stays below the task timeout.
     tick = _ticker(deployment, target.timeout)
     output.note(f"Deploying {deployment.short_sha} to {target.name} ({target.push_ref}).")

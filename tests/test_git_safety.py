@@ -89,3 +89,15 @@ def test_key_folders_left_by_a_killed_process_are_removed(data_dir: Path):
 
     assert not stale.exists()
     assert list((data_dir / "tmp").glob("ssh-*")) == []
+
+
+def test_a_worker_refuses_to_push_into_its_own_mirrors(app, api, worker, data_dir: Path):
+    # Validated on a web machine whose DATA_DIR differs; on this worker the path is its own mirror.
+    Target.objects.create(app=app, slug="sneaky", name="Sneaky", remote_url=str(data_dir / "mirrors" / "999.git"))
+
+    response = worker(lambda: api("deployer").post(f"{TARGETS}/sneaky/deployments", {"ref": "main"}))
+
+    deployment = Deployment.objects.get(pk=response.json()["id"])
+    assert deployment.status == "failed"
+    assert "Bartender's own working folders" in deployment.reason
+    assert not (data_dir / "mirrors" / "999.git").exists()
