@@ -1,7 +1,8 @@
 """Small endpoints the pages poll to stay live without reloads (the browser session authenticates).
 
 - `/live/state?app=SLUG`: a fingerprint of the visible apps' targets; the dashboard and the
-  app page fetch their fresh markup only when it changes.
+  app page fetch their fresh markup only when it changes. `lines=0` leaves running deployments'
+  log lines out of it (the app page, which does not show them).
 - `/deployments/ID/tail?after=N`: the log lines after N as HTML (ANSI colours rendered on the
   server, escaped first) with the deployment's facts, for the deployment page.
 """
@@ -28,7 +29,8 @@ def state(request: HttpRequest) -> JsonResponse:
     slug = request.GET.get("app", "")
     if slug:
         apps = apps.filter(slug=slug)
-    return JsonResponse({"version": overview.state_version(list(apps))})
+    with_lines = request.GET.get("lines") != "0"
+    return JsonResponse({"version": overview.state_version(list(apps), with_log_lines=with_lines)})
 
 
 @login_required
@@ -50,5 +52,6 @@ def deployment_tail(request: HttpRequest, deployment_id: int) -> JsonResponse:
             "html": render_to_string("deployments/_log_lines.html", {"lines": lines}),
             "facts": render_to_string("deployments/_facts.html", context, request=request),
             "title": render_to_string("deployments/_title.txt", context).strip(),
+            "changes_heading": context["changes_heading"],
         }
     )

@@ -94,8 +94,13 @@ def app_summaries(apps: list[App]) -> list[tuple[App, list[TargetSummary]]]:
     return [(app, [target_summary(t, now=now) for t in app.targets.select_related("app")]) for app in apps]
 
 
-def state_version(apps: list[App]) -> str:
-    """A fingerprint of what the dashboard and app pages show about these apps' targets."""
+def state_version(apps: list[App], *, with_log_lines: bool = True) -> str:
+    """A fingerprint of what the dashboard and app pages show about these apps' targets.
+
+    The dashboard shows a running deployment's last line, so its fingerprint changes with every
+    line (`with_log_lines`); the app page does not, and re-rendering it every poll would take the
+    keyboard focus away.
+    """
     newest = Deployment.objects.filter(target_id=OuterRef("pk")).order_by("-id").values("id")[:1]
     targets = list(
         Target.objects.filter(app__in=apps)
@@ -110,12 +115,14 @@ def state_version(apps: list[App]) -> str:
         .values_list("id", "status", "sha")
     )
     running_ids = [a[0] for a in active if a[1] == Status.RUNNING]
-    lines = dict(
-        LogLine.objects.filter(deployment_id__in=running_ids)
-        .values("deployment_id")
-        .annotate(last=Max("n"))
-        .values_list("deployment_id", "last")
-    )
+    lines = {}
+    if with_log_lines:
+        lines = dict(
+            LogLine.objects.filter(deployment_id__in=running_ids)
+            .values("deployment_id")
+            .annotate(last=Max("n"))
+            .values_list("deployment_id", "last")
+        )
     last_ids = [t[2] for t in targets if t[2]]
     last_status = dict(Deployment.objects.filter(id__in=last_ids).values_list("id", "status"))
     now = timezone.now()

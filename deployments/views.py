@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from deployments import pages, services
@@ -26,6 +29,22 @@ def _target(request: HttpRequest, app: str, target: str):
     return access.target_for(_actor(request), found, target)
 
 
+def _back_to_app(request: HttpRequest, app_slug: str) -> str:
+    """Where a refused deploy sends the user: the app page they came from, with its branch, page
+    and search (a `next` field, else the Referer), when that is this site's app page; else the
+    app page itself."""
+    app_url = reverse("app", args=[app_slug])
+    for candidate in (request.POST.get("next", ""), request.GET.get("next", ""), request.headers.get("Referer", "")):
+        if not candidate or not url_has_allowed_host_and_scheme(
+            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            continue
+        parsed = urlsplit(candidate)
+        if parsed.path == app_url:
+            return app_url + (f"?{parsed.query}" if parsed.query else "")
+    return app_url
+
+
 @login_required
 def deploy(request: HttpRequest, app: str, target: str) -> HttpResponse:
     """GET: the confirmation of one deploy (what goes back for a rollback). POST: deploy."""
@@ -42,18 +61,20 @@ def deploy(request: HttpRequest, app: str, target: str) -> HttpResponse:
             )
         except ServiceError as error:
             messages.error(request, str(error))
-            return redirect(reverse("app", args=[found.app.slug]))
+            return redirect(_back_to_app(request, found.app.slug))
         return redirect(reverse("deployment", args=[deployment.pk]))
     access.require(_actor(request), found.app, Role.DEPLOYER, target=found, action="deploy")
     try:
         sha = services.resolve_ref(found, ref)
     except ServiceError as error:
         messages.error(request, str(error))
-        return redirect(reverse("app", args=[found.app.slug]))
+        return redirect(_back_to_app(request, found.app.slug))
     back = services.rollback_distance(found, sha)
     going_back = []
     if back:
         going_back = mirror.commits_between(found.app, sha, found.live_sha, limit=100)
+    live = found.live_sha
+    diverged = bool(live) and not back and sha != live and not mirror.is_ancestor(found.app, live, sha)
     return render(
         request,
         "deployments/confirm.html",
@@ -64,6 +85,8 @@ def deploy(request: HttpRequest, app: str, target: str) -> HttpResponse:
             "commit": mirror.commit(found.app, sha),
             "back": back,
             "going_back": going_back,
+            "diverged": diverged,
+            "next": _back_to_app(request, found.app.slug),
         },
     )
 

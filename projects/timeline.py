@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from deployments.models import Deployment, Lock, Status
 from deployments.services import active_lock
-from projects import ci, mirror, selectors
+from projects import mirror, selectors
 from projects.access import Grant
 from projects.models import App, Role, Target
 from projects.selectors import CommitRow
@@ -27,6 +27,9 @@ class Column:
     why_not: str = ""
     reason: str = ""  # a word for the disabled button: role, protected, locked
     deploy_url: str = ""  # reversed once per page, not once per button
+    admin: bool = False  # may override the CI gate (on the confirmation page)
+    # Whether the branch shown grows from what is live: if not, its commits are not fast-forwards.
+    fast_forward: bool = True
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,16 @@ class Button:
     reason: str = ""  # role, protected, locked or ci
     short: str = ""  # the few words shown beside the disabled button
     url: str = ""  # the target's deploy URL (POST to deploy, GET with ?ref= to confirm)
+    confirm: str = ""  # why the deploy goes through the confirmation page: protected, diverged, ci
+    id: str = ""  # stable across live refreshes, so keyboard focus survives them
+
+    @property
+    def label(self) -> str:
+        if self.kind == "rollback":
+            return f"Roll back {self.target.name}"
+        if self.kind == "redeploy":
+            return f"Redeploy to {self.target.name}"
+        return f"Deploy to {self.target.name}"
 
 
 def search(app: App, branch: str, query: str, *, page: int, per_page: int = mirror.PAGE_SIZE):
@@ -53,13 +66,25 @@ def _matches(row: CommitRow, needle: str) -> bool:
     return commit.sha.startswith(needle) or needle in commit.message.lower() or needle in commit.author.lower()
 
 
-def columns(app: App, grant: Grant, targets: list[Target], shas: list[str]) -> list[Column]:
+def columns(app: App, grant: Grant, targets: list[Target], shas: list[str], *, head: str = "") -> list[Column]:
+    """`head`: the tip of the branch shown, to tell fast-forwards from diverged commits."""
     found = []
     for target in targets:
         lock = active_lock(target)
-        column = Column(target=target, lock=lock, deploy_url=reverse("deploy", args=[app.slug, target.slug]))
+        column = Column(
+            target=target,
+            lock=lock,
+            deploy_url=reverse("deploy", args=[app.slug, target.slug]),
+            admin=grant.at_least(Role.ADMIN),
+        )
         if target.live_sha:
             column.older = mirror.ancestors_among(app, target.live_sha, shas)
+            if head and head != target.live_sha:
+                # One cached walk per branch and target. Every commit of the page is an ancestor
+                # of the head, so if what is live is not, none of them grows from it. (A commit
+                # of a merged side branch still counts as a fast-forward here: the confirmation
+                # is a help, the push itself is the same.)
+                column.fast_forward = target.live_sha in mirror.ancestors_among(app, head, [target.live_sha])
         if not grant.at_least(Role.DEPLOYER):
             column.reason, column.why_not = "role", grant.why_not_deploy(target) or ""
         elif not grant.may_deploy(target):
@@ -76,22 +101,65 @@ def buttons(row: CommitRow, page_columns: list[Column]) -> list[Button]:
     for column in page_columns:
         target, sha = column.target, row.commit.sha
         kind = "redeploy" if sha == target.live_sha else "rollback" if sha in column.older else "deploy"
-        why_not, reason = column.why_not, column.reason
+        why_not, reason, short, confirm = column.why_not, column.reason, _short(column.reason), ""
         if not why_not and target.require_ci:
-            problem = ci.gate_problem(target, sha)
-            if problem:
-                why_not, reason = problem, "ci"
+            problem = _ci_problem(target, row)
+            if problem and column.admin:
+                confirm, short = "ci", _ci_short(row)
+            elif problem:
+                why_not = f"{problem} Ask an app admin to override, or wait for CI."
+                reason, short = "ci", _ci_short(row)
+        if not confirm and not why_not and kind == "deploy" and target.live_sha:
+            if target.protected:
+                confirm = "protected"
+            elif not column.fast_forward:
+                confirm = "diverged"
         made.append(
             Button(
-                target=target, kind=kind, why_not=why_not, reason=reason, short=_short(reason), url=column.deploy_url
+                target=target,
+                kind=kind,
+                why_not=why_not,
+                reason=reason,
+                short=short,
+                url=column.deploy_url,
+                confirm=confirm,
+                id=f"deploy-{row.commit.short}-{target.slug}",
             )
         )
     return made
 
 
+def _ci_problem(target: Target, row: CommitRow) -> str | None:
+    """The CI gate's verdict (ci.gate_problem) from the row's statuses, read once for the page."""
+    sha = row.commit.sha
+    if row.ci is None:
+        return f"{target.name} requires CI and {sha[:7]} has no CI status yet."
+    by_context = row.ci.by_context
+    wanted = list(target.required_contexts) or list(by_context)
+    missing = [context for context in wanted if context not in by_context]
+    if missing:
+        return f"{target.name} requires CI and {sha[:7]} has no status for {', '.join(missing)}."
+    not_green = [f"{c} is {by_context[c].state}" for c in wanted if by_context[c].state != "success"]
+    if not_green:
+        return f"{target.name} requires CI and for {sha[:7]} {', '.join(not_green)}."
+    return None
+
+
+def _ci_short(row: CommitRow) -> str:
+    if row.ci is None:
+        return "No CI status"
+    return {"pending": "CI pending", "failure": "CI failed", "error": "CI failed"}.get(row.ci.state, "CI incomplete")
+
+
 def _short(reason: str) -> str:
-    words = {"locked": "Locked", "protected": "Protected", "ci": "CI is not green", "role": "Needs the deployer role"}
+    words = {"locked": "Locked", "protected": "Protected", "role": "Needs the deployer role"}
     return words.get(reason, "")
+
+
+def live_marks(row: CommitRow) -> list[tuple[Target, Deployment | None]]:
+    """Each target this commit is live on, with the success that put it there (who and when)."""
+    newest = {d.target.pk: d for d in row.deployments if d.status == Status.SUCCEEDED}
+    return [(target, newest.get(target.pk)) for target in row.live_on]
 
 
 def in_flight(app: App, shas: list[str]) -> dict[str, list[Deployment]]:

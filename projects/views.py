@@ -59,7 +59,8 @@ def app_page(request: HttpRequest, app: str) -> HttpResponse:
         "fetching": age is None,
         "may_deploy": grant.at_least(Role.DEPLOYER),
         "query": query,
-        "live_version": overview.state_version([found]),
+        # The app page shows no log lines: a running deployment's output must not re-render it.
+        "live_version": overview.state_version([found], with_log_lines=False),
     }
     if age is None:
         return render(request, "projects/app.html", context)
@@ -75,13 +76,19 @@ def app_page(request: HttpRequest, app: str) -> HttpResponse:
         else:
             rows, has_next = selectors.commit_rows(found, branch, page=page)
     except RefError as error:
-        return render(request, "projects/app.html", {**context, "branches": branches, "error": str(error)}, status=404)
+        return render(
+            request,
+            "projects/app.html",
+            {**context, "branches": branches, "error": str(error), "default_branch": found.default_branch},
+            status=404,
+        )
     shas = [row.commit.sha for row in rows]
-    columns = timeline.columns(found, grant, targets, shas)
+    columns = timeline.columns(found, grant, targets, shas, head=mirror.heads(found).get(branch, ""))
     active = timeline.in_flight(found, shas)
     for row in rows:
         row.buttons = timeline.buttons(row, columns)
         row.in_flight = active.get(row.commit.sha, [])
+        row.live_marks = timeline.live_marks(row)
     return render(
         request,
         "projects/app.html",

@@ -28,9 +28,38 @@
   if (!note) return;
   let version = note.dataset.liveVersion || null;
   let busy = false;
+  let failures = 0;
+  let stopped = false;
+  let waitUntil = 0;
+  const failuresBeforeBanner = 3;
+  const slowest = 30000;
+
+  function banner(id, text) {
+    let element = document.getElementById(id);
+    if (!text) {
+      if (element) element.remove();
+      return;
+    }
+    if (!element) {
+      element = document.createElement("p");
+      element.id = id;
+      element.className = "banner warn " + id;
+      element.setAttribute("role", "alert");
+      const main = document.getElementById("main");
+      main.insertBefore(element, main.firstChild);
+    }
+    element.textContent = text;
+  }
+
+  function signedOut(response) {
+    return response.type === "opaqueredirect" || response.status === 401 || response.status === 403 || response.redirected;
+  }
 
   async function refresh() {
-    const response = await fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+    const response = await fetch(window.location.href, {
+      credentials: "same-origin", redirect: "manual", headers: { Accept: "text/html" },
+    });
+    if (signedOut(response)) throw new SignedOut();
     if (!response.ok) return false;
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
     const focused = document.activeElement && document.activeElement.id;
@@ -38,30 +67,47 @@
       const replacement = fresh.getElementById(region.id);
       if (replacement) region.replaceWith(document.importNode(replacement, true));
     }
-    if (focused && !document.activeElement.id) {
+    if (focused && document.activeElement && document.activeElement.id !== focused) {
       const again = document.getElementById(focused);
-      if (again) again.focus();
+      if (again) again.focus({ preventScroll: true });
     }
     applyFilter();
+    // Shown, not announced: a screen reader hears the changes themselves, not every refresh.
     note.textContent = "Updated " + new Date().toLocaleTimeString() + ".";
     return true;
   }
 
+  function SignedOut() {}
+
   async function poll() {
-    if (busy || document.hidden) return;
+    if (busy || stopped || document.hidden || Date.now() < waitUntil) return;
     busy = true;
     try {
-      const response = await fetch(note.dataset.liveState, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (response.ok) {
-        const data = await response.json();
-        if (version !== null && data.version !== version) {
-          if (await refresh()) version = data.version;
-        } else {
-          version = data.version;
-        }
+      const response = await fetch(note.dataset.liveState, {
+        credentials: "same-origin", redirect: "manual", headers: { Accept: "application/json" },
+      });
+      if (signedOut(response)) throw new SignedOut();
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const data = await response.json();
+      if (version !== null && data.version !== version) {
+        if (await refresh()) version = data.version;
+      } else {
+        version = data.version;
       }
+      failures = 0;
+      waitUntil = 0;
+      banner("paused", "");
     } catch (error) {
-      // Offline for a moment: the next tick tries again.
+      if (error instanceof SignedOut) {
+        stopped = true;
+        banner("paused", "");
+        banner("signed-out", "You were signed out; reload to keep following.");
+      } else {
+        // Offline or a server error: retry, more slowly each time, and say so after a few.
+        failures += 1;
+        waitUntil = Date.now() + Math.min(slowest, every * 2 ** Math.min(failures, 4));
+        if (failures >= failuresBeforeBanner) banner("paused", "Live updates paused: the server does not answer. Retrying…");
+      }
     } finally {
       busy = false;
     }

@@ -79,7 +79,7 @@ def test_a_red_ci_status_disables_the_button_of_a_target_that_requires_ci(app, r
     body = html(browser_client("deployer"), "/apps/shop/")
 
     newest, second = body.split('<li class="commit')[1:3]
-    assert "disabled" in newest and "CI is not green" in newest and "ci/tests is failure" in newest
+    assert "disabled" in newest and "CI failed" in newest and "ci/tests is failure" in newest
     assert "disabled" not in second and "Deploy to Staging</button>" in second
 
 
