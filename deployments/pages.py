@@ -8,7 +8,9 @@ from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from deployments import ansi
-from deployments.models import Deployment, Kind, Status
+from deployments.models import Deployment, Kind, Lock, Status
+from deployments.services import active_lock
+from portal.health import live_workers
 from projects import mirror
 from projects.access import Grant
 from projects.git import GitError
@@ -42,6 +44,40 @@ def changes(deployment: Deployment) -> tuple[str, list[Commit]]:
         return "", []
 
 
+def changes_heading(deployment: Deployment, direction: str) -> str:
+    """Whether the changes went out, are going out, or never reached the target."""
+    name = deployment.target.name
+    back = direction == "back"
+    if deployment.status == Status.SUCCEEDED:
+        return f"What this rollback took off {name}" if back else f"What went out to {name}"
+    if deployment.status in (Status.QUEUED, Status.RUNNING):
+        return f"What this rollback is taking off {name}" if back else f"What is going out to {name}"
+    tried = "take off" if back else "send"
+    return f"Nothing changed on {name}; this deployment tried to {tried}:"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Why a queued deployment has not started."""
+
+    lock: Lock | None
+    ahead: list[Deployment]
+    no_worker: bool
+
+
+def waiting(deployment: Deployment) -> Waiting | None:
+    if deployment.status != Status.QUEUED:
+        return None
+    ahead = list(
+        Deployment.objects.filter(
+            target_id=deployment.target_id, status__in=[Status.QUEUED, Status.RUNNING], id__lt=deployment.pk
+        )
+        .only("id", "status")
+        .order_by("id")[:5]
+    )
+    return Waiting(lock=active_lock(deployment.target), ahead=ahead, no_worker=live_workers() == 0)
+
+
 def redeploy_action(deployment: Deployment, grant: Grant) -> str:
     """How the page offers this commit again: a direct redeploy, a confirmation, or nothing."""
     if not deployment.is_finished or not grant.may_deploy(deployment.target):
@@ -59,6 +95,8 @@ def deployment_context(request: HttpRequest, deployment: Deployment, grant: Gran
         "commit": commit,
         "direction": direction,
         "changed": changed,
+        "changes_heading": changes_heading(deployment, direction),
+        "waiting": waiting(deployment),
         "may_cancel": not deployment.is_finished and grant.may_deploy(deployment.target),
         "redeploy": redeploy_action(deployment, grant),
         "favicon": ICONS.get(deployment.status, "running"),

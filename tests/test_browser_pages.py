@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from deployments import services
 from deployments.models import Deployment
@@ -225,6 +227,10 @@ def test_the_main_pages_fit_a_375_pixel_screen_without_horizontal_scroll(open_as
     )
     wait_for(lambda: finished(deployment.pk), timeout=60, what="the deployment")
     services.lock_target(actor=Actor(user=users["deployer"], source="web"), target=target, reason="A long reason " * 6)
+    by_sha = Deployment.objects.create(
+        app=target.app, target=target, sha=deployment.sha, ref=deployment.sha, status="succeeded",
+        requested_by_name="deployer", started_at=timezone.now(), finished_at=timezone.now(),
+    )  # fmt: skip
     page = open_as("deployer", width=375, height=800)
 
     widths = {}
@@ -232,6 +238,7 @@ def test_the_main_pages_fit_a_375_pixel_screen_without_horizontal_scroll(open_as
         ("dashboard", "/"),
         ("app-page", "/apps/shop/"),
         ("deployment", f"/deployments/{deployment.pk}/"),
+        ("deployment-by-sha", f"/deployments/{by_sha.pk}/"),
         ("target", "/apps/shop/targets/staging/"),
         ("insights", "/apps/shop/insights/"),
         ("confirm", f"/apps/shop/targets/staging/deploy/?ref={deployment.sha}"),
@@ -241,6 +248,87 @@ def test_the_main_pages_fit_a_375_pixel_screen_without_horizontal_scroll(open_as
         shot(page, f"mobile-{name}")
 
     assert widths == dict.fromkeys(widths, 375)
+    # No hover on a phone: a disabled button's whole sentence shows under it.
+    page.goto(site + "/apps/shop/")
+    sentence = page.locator("#commits .blocked .sentence").first
+    assert "locked by deployer: A long reason" in sentence.inner_text()
+    assert sentence.bounding_box()["width"] > 100
+
+
+def _waiting_deployment(users) -> Deployment:
+    """A deployment that stays queued: its target is locked, so no worker starts it."""
+    target = Target.objects.get(slug="staging")
+    services.lock_target(actor=Actor(user=users["deployer"], source="web"), target=target, reason="Hold")
+    return Deployment.objects.create(
+        app=target.app, target=target, sha=mirror.heads(target.app)["main"], ref="main", requested_by_name="deployer"
+    )
+
+
+def test_pages_left_open_after_signing_out_say_so_and_stop_polling(open_as, site, users):
+    queued = _waiting_deployment(users)
+    page = open_as("deployer")
+    page.goto(site + f"/deployments/{queued.pk}/")
+    app_page = page.context.new_page()
+    app_page.goto(site + "/apps/shop/")
+    assert "Hold" in page.locator("#waiting").inner_text()
+
+    page.context.clear_cookies()
+
+    for open_page in (page, app_page):
+        banner = open_page.locator("#signed-out")
+        banner.wait_for()
+        assert banner.inner_text() == "You were signed out; reload to keep following."
+    polls = []
+    page.on("request", lambda request: polls.append(request.url) if "/tail" in request.url else None)
+    page.wait_for_timeout(2500)
+    assert polls == []  # it stopped asking
+    shot(page, "deployment-signed-out")
+
+
+def test_a_server_that_does_not_answer_pauses_live_updates_until_it_does(open_as, site, users):
+    queued = _waiting_deployment(users)
+    page = open_as("deployer")
+    page.route("**/tail*", lambda route: route.abort())
+    page.goto(site + f"/deployments/{queued.pk}/")
+
+    page.locator("#paused", has_text="Live updates paused").wait_for()
+    page.unroute("**/tail*")
+    page.locator("#paused").wait_for(state="detached")
+    assert page.locator("#signed-out").count() == 0
+
+
+def test_a_running_deployments_duration_ticks(open_as, site, users):
+    target = Target.objects.get(slug="staging")
+    started = timezone.now() - timedelta(seconds=75)
+    running = Deployment.objects.create(
+        app=target.app, target=target, sha=mirror.heads(target.app)["main"], ref="main", requested_by_name="deployer",
+        status="running", started_at=started, heartbeat_at=timezone.now(),
+    )  # fmt: skip
+    page = open_as("viewer")
+    page.goto(site + f"/deployments/{running.pk}/")
+
+    first = page.locator("#duration").inner_text()
+    page.wait_for_timeout(2100)
+    later = page.locator("#duration").inner_text()
+
+    assert first.startswith("running for 1 min ") and first.endswith(" s")
+    assert later != first
+
+
+def test_keyboard_focus_stays_on_the_app_page_while_a_deployment_runs(open_as, site, repo, users):
+    page = open_as("deployer")
+    page.goto(site + "/apps/shop/")
+    chosen = f"deploy-{repo.shas[1][:7]}-staging"
+    page.locator(f"#{chosen}").focus()
+
+    target = Target.objects.get(slug="staging")
+    deployment = services.deployment_request(
+        actor=Actor(user=users["deployer"], source="api"), target=target, ref="main"
+    )
+    page.locator("#commits .mark.live", has_text="live on Staging").wait_for()
+
+    assert finished(deployment.pk).status == "succeeded"
+    assert page.evaluate("document.activeElement.id") == chosen  # now a rollback link, same place
 
 
 def test_the_deployment_page_is_reachable_by_keyboard(open_as, site, users):
