@@ -17,15 +17,25 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 TABLE = "deployments_auditevent"
 MESSAGE = "The audit log is append-only: events cannot be changed or deleted."
 
+# `INSERT OR REPLACE` / `REPLACE INTO` deletes the old row without firing DELETE triggers (unless
+# recursive_triggers is on), so an insert reusing an existing id is refused before it happens.
+# IF NOT EXISTS: migration 0006 creates this trigger on a new database, 0009 on an older one.
+SQLITE_CREATE_NO_REPLACE = f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_replace BEFORE INSERT ON {TABLE}
+    WHEN EXISTS (SELECT 1 FROM {TABLE} WHERE id = NEW.id)
+    BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END"""
+SQLITE_DROP_NO_REPLACE = f"DROP TRIGGER IF EXISTS {TABLE}_no_replace"
+
 _SQLITE_CREATE = [
     f"""CREATE TRIGGER {TABLE}_no_update BEFORE UPDATE ON {TABLE}
         BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
     f"""CREATE TRIGGER {TABLE}_no_delete BEFORE DELETE ON {TABLE}
         BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
+    SQLITE_CREATE_NO_REPLACE,
 ]
 _SQLITE_DROP = [
     f"DROP TRIGGER IF EXISTS {TABLE}_no_update",
     f"DROP TRIGGER IF EXISTS {TABLE}_no_delete",
+    SQLITE_DROP_NO_REPLACE,
 ]
 
 # TRUNCATE skips row triggers in PostgreSQL, so a statement trigger refuses it as well.
@@ -50,6 +60,19 @@ def _statements(vendor: str, *, create: bool) -> list[str]:
     if vendor == "postgresql":
         return _POSTGRES_CREATE if create else _POSTGRES_DROP
     return []  # other databases: the ORM and the admin still never change an event
+
+
+def create_no_replace(connection: BaseDatabaseWrapper) -> None:
+    """The guard against REPLACE alone (PostgreSQL has no REPLACE; ON CONFLICT updates, refused)."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(SQLITE_CREATE_NO_REPLACE)
+
+
+def drop_no_replace(connection: BaseDatabaseWrapper) -> None:
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(SQLITE_DROP_NO_REPLACE)
 
 
 def create(connection: BaseDatabaseWrapper) -> None:

@@ -40,6 +40,10 @@ class Deployment(models.Model):
     reason = models.CharField(max_length=500, blank=True, help_text="Why it ended as it did.")
     idempotency_key = models.CharField(max_length=200, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # Who asked to cancel (name, source, IP), so the worker that stops the push audits that person.
+    cancelled_by = models.CharField(max_length=150, blank=True)
+    cancelled_source = models.CharField(max_length=10, blank=True)
+    cancelled_ip = models.GenericIPAddressField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     log_bytes = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

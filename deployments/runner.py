@@ -336,9 +336,31 @@ def finish(deployment: Deployment, *, status: str, reason: str) -> bool:
         detail = {
             Status.SUCCEEDED: f"{deployment.short_sha} is live on {deployment.target.slug}.",
         }.get(status, f"{deployment.short_sha} to {deployment.target.slug}: {reason}")
-        audit.record(actor=Actor.system(), action=f"deployment.{status}", deployment=deployment, detail=detail)
+        cancel = (
+            Deployment.objects.filter(pk=deployment.pk, cancel_requested=True)
+            .values("cancelled_by", "cancelled_source", "cancelled_ip")
+            .first()
+        )
+        actor = Actor.system()
+        if status == Status.CANCELLED and cancel and cancel["cancelled_by"]:
+            actor = _canceller(cancel)
+        audit.record(actor=actor, action=f"deployment.{status}", deployment=deployment, detail=detail)
+    if cancel and status != Status.CANCELLED:
+        # The push ended before the worker read the cancel: the outcome stands, the request is
+        # kept in the log (the audit has one event for how the deployment ended).
+        who = cancel["cancelled_by"] or "someone"
+        _say_last(deployment, f"{who} asked to cancel, but the deployment had already {status}.")
     followups.on_finish(deployment)
     return True
+
+
+def _canceller(cancel: dict) -> Actor:
+    """The person who asked to cancel, as the actor of the deployment.cancelled event."""
+    from django.contrib.auth import get_user_model
+
+    # An unsaved user carries the name: the audit stores names, and the user may be gone by now.
+    user = get_user_model()(username=cancel["cancelled_by"])
+    return Actor(user=user, source=cancel["cancelled_source"] or "worker", ip=cancel["cancelled_ip"])
 
 
 def reap() -> dict[str, int]:

@@ -201,21 +201,23 @@ def deployment_cancel(*, actor: Actor, deployment: Deployment) -> Deployment:
     access.require(actor, deployment.app, Role.DEPLOYER, target=deployment.target, action="cancel")
     now = timezone.now()
     reason = f"Cancelled by {actor.name}."
+    by = {"cancelled_by": actor.name, "cancelled_source": actor.source, "cancelled_ip": actor.ip}
+    running = Deployment.objects.filter(pk=deployment.pk, status=Status.RUNNING).exclude(kind=Kind.RELEASE_ROLLBACK)
     if Deployment.objects.filter(pk=deployment.pk, status=Status.QUEUED).update(
-        status=Status.CANCELLED, finished_at=now, reason=reason
+        status=Status.CANCELLED, finished_at=now, reason=reason, **by
     ):
         audit.record(actor=actor, action="deployment.cancelled", deployment=deployment, detail=reason)
-    elif (
-        not Deployment.objects.filter(pk=deployment.pk, status=Status.RUNNING)
-        .exclude(kind=Kind.RELEASE_ROLLBACK)
-        .update(cancel_requested=True, reason=reason)
+    elif not (
+        # The first person to ask is the one the worker audits; asking again changes nothing.
+        running.filter(cancel_requested=False).update(cancel_requested=True, reason=reason, **by)
+        or running.filter(cancel_requested=True).exists()
     ):
         # A release rollback is one Platform API call that nothing reads a cancel during.
         if Deployment.objects.filter(pk=deployment.pk, status=Status.RUNNING, kind=Kind.RELEASE_ROLLBACK).exists():
             raise Conflict("A Heroku release rollback cannot be stopped once it has started.")
         raise Conflict(f"Deployment #{deployment.pk} has already finished.")
     # The running worker notices cancel_requested within a second (between git calls while it
-    # fetches), ends git and audits.
+    # fetches), ends git and audits the cancel as this actor (runner.finish).
     deployment.refresh_from_db()
     return deployment
 

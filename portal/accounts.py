@@ -95,7 +95,7 @@ def token_create(*, actor: Actor, user, name: str, expires_at: datetime | None =
 
 def token_revoke(*, actor: Actor, token_id: int) -> None:
     """Revoke one token: its owner or staff. Someone else's token is a 404, as if it did not exist."""
-    token = ApiToken.objects.select_related("user").filter(pk=token_id).first()
+    token = ApiToken.objects.select_related("user", "ci_app").filter(pk=token_id).first()
     if token is None or not _may_manage_tokens_of(actor, token.user):
         raise Http404("No such token.")
     with transaction.atomic():
@@ -104,5 +104,6 @@ def token_revoke(*, actor: Actor, token_id: int) -> None:
             audit.record(
                 actor=actor,
                 action="token.revoked",
+                app=token.ci_app,
                 detail=f"Revoked API token '{token.name}' of {token.user.username}.",
             )

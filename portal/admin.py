@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
@@ -115,8 +116,15 @@ class SecretsForm(forms.ModelForm):
         return super().save(commit=commit)
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never shows a value, not even the one just posted when the form has errors."""
+
+    def format_value(self, value) -> str:
+        return ""
+
+
 def secret_field(label: str, *, multiline: bool = False) -> forms.CharField:
-    widget = forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}) if multiline else forms.PasswordInput()
+    widget = WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off"}) if multiline else forms.PasswordInput()
     return forms.CharField(label=label, required=False, strip=not multiline, widget=widget)
 
 
@@ -200,15 +208,18 @@ def _revoke_everything_of(request: HttpRequest, user) -> None:
             app=grant.app,
             detail=f"Revoked {user.username}'s access (user deleted).",
         )
-    for token in ApiToken.objects.filter(user=user):
+    for token in ApiToken.objects.filter(user=user).select_related("ci_app"):
         audit.record(
             actor=actor,
             action="token.revoked",
+            app=token.ci_app,
             detail=f"Revoked API token '{token.name}' of {user.username} (user deleted).",
         )
 
 
 admin.site.unregister(User)
+
+USER_POWERS = ("is_active", "is_staff", "is_superuser")
 
 
 @admin.register(User)
@@ -237,6 +248,44 @@ class BartenderUserAdmin(StaffAdmin, UserAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             audit.record(actor=admin_actor(request), action="user.created", detail=f"Created user {obj.username}.")
+            return
+        # Staff act as admin on every app and an inactive user may do nothing: access changes.
+        powers = [name for name in USER_POWERS if name in form.changed_data]
+        if powers:
+            parts = "; ".join(f"{name}: {form.initial.get(name)} → {form.cleaned_data.get(name)}" for name in powers)
+            audit.record(
+                actor=admin_actor(request), action="access.changed", detail=f"Changed {obj.username}: {parts}."
+            )
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        """Teams joined or left here change the user's role on every app those teams hold a grant on."""
+        from projects.admin import record_team_members
+
+        user = form.instance
+        before = set(user.groups.all())
+        super().save_related(request, form, formsets, change)
+        after = set(user.groups.all())
+        actor = admin_actor(request)
+        for team in sorted(after - before, key=lambda group: group.name):
+            record_team_members(actor, team, added=[user.username], removed=[])
+        for team in sorted(before - after, key=lambda group: group.name):
+            record_team_members(actor, team, added=[], removed=[user.username])
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = ""):
+        """Django's password page; a password set (or disabled) there is audited, never its value."""
+        with transaction.atomic():
+            user = self.get_object(request, unquote(id))
+            before = user.password if user is not None else None
+            response = super().user_change_password(request, id, form_url)
+            if user is not None:
+                user.refresh_from_db(fields=["password"])
+            if request.method == "POST" and user is not None and user.password != before:
+                if user.has_usable_password():
+                    detail = f"Password of {user.username} reset by an admin."
+                else:
+                    detail = f"Password login of {user.username} disabled by an admin."
+                audit.record(actor=admin_actor(request), action="access.changed", detail=detail)
+        return response
 
     def delete_model(self, request: HttpRequest, obj) -> None:
         _revoke_everything_of(request, obj)
@@ -282,6 +331,11 @@ class TeamAdmin(StaffAdmin, GroupAdmin):
         from projects.admin import TeamAccessInline
 
         return [TeamAccessInline]
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        from projects.admin import save_inlines
+
+        save_inlines(request, formset)  # each grant added, changed or deleted: one audit event
 
     @admin.display(description="members")
     def member_count(self, obj: Group) -> int:

@@ -149,4 +149,9 @@ def deployment_for(actor: Actor, deployment_id: int):
     deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
     if deployment is None:
         raise Http404("No such deployment.")
-    return deployment, require(actor, deployment.app)
+    try:
+        grant = require(actor, deployment.app)
+    except Http404:
+        # The same answer as a missing id: an app's deployment must not reveal that the app exists.
+        raise Http404("No such deployment.") from None
+    return deployment, grant

@@ -21,6 +21,7 @@ from projects import ci
 from projects.models import App
 
 MAX_BODY = 5 * 1024 * 1024
+BAD_SIGNATURE = "The X-Hub-Signature-256 signature does not match this app's webhook secret."
 
 
 def signature_ok(secret: str, body: bytes, header: str) -> bool:
@@ -47,12 +48,13 @@ def _answer(status: int, detail: str) -> JsonResponse:
 @require_POST
 def github(request: HttpRequest, app: str) -> JsonResponse:
     found = App.objects.filter(slug=app).first()
+    # An unknown app answers as a bad signature does, so the hook cannot be used to list apps.
     if found is None:
-        return _answer(404, "No such app.")
+        return _answer(403, BAD_SIGNATURE)
     if len(request.body) > MAX_BODY:
         return _answer(413, "The payload is too large.")
     if not signature_ok(found.github_secret, request.body, request.headers.get("X-Hub-Signature-256", "")):
-        return _answer(403, "The X-Hub-Signature-256 signature does not match this app's webhook secret.")
+        return _answer(403, BAD_SIGNATURE)
     event = request.headers.get("X-GitHub-Event", "")
     try:
         payload = json.loads(request.body)

@@ -53,6 +53,17 @@ def test_a_user_revokes_their_own_token_and_it_stops_working(app, browser_client
     assert (event.actor, event.detail) == ("deployer", "Revoked API token 'old' of deployer.")
 
 
+def test_revoking_a_ci_token_from_the_profile_names_its_app(app, api, browser_client):
+    assert api("app_admin").post("/api/apps/shop/ci-tokens", {"name": "github-actions"}).status_code == 201
+    token = ApiToken.objects.get(name="github-actions")
+
+    response = browser_client("app_admin").post(f"/accounts/profile/tokens/{token.pk}/revoke/")
+
+    assert response.status_code == 302
+    [event] = AuditEvent.objects.filter(action="token.revoked")
+    assert (event.actor, event.app, event.source) == ("app_admin", "shop", "web")
+
+
 def test_nobody_revokes_another_users_token_from_the_profile(app, browser_client, users):
     token, raw = ApiToken.issue(user=users["viewer"], name="theirs")
 

@@ -8,6 +8,11 @@ from django.db import DatabaseError, connection, transaction
 
 from deployments.models import AuditEvent
 
+REPLACE = (
+    "{verb} INTO {table} (id, at, actor, action, source, app, target, detail) "
+    "VALUES (%s, '2020-01-01 00:00:00', 'someone-else', 'denied', 'web', '', '', 'Rewritten.')"
+)
+
 
 def add_event() -> AuditEvent:
     return AuditEvent.objects.create(actor="deployer", action="deployment.requested", source="api", detail="Kept.")
@@ -29,6 +34,9 @@ def assert_the_database_refuses_changes() -> None:
 
     assert refused(f"UPDATE {table} SET detail = 'Rewritten.' WHERE id = %s", event.pk)
     assert refused(f"DELETE FROM {table} WHERE id = %s", event.pk)
+    if connection.vendor == "sqlite":  # REPLACE deletes the old row without firing DELETE triggers
+        assert refused(REPLACE.format(verb="INSERT OR REPLACE", table=table), event.pk)
+        assert refused(REPLACE.format(verb="REPLACE", table=table), event.pk)
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEvent.objects.filter(pk=event.pk).update(actor="someone-else")
     with pytest.raises(DatabaseError), transaction.atomic():
@@ -48,6 +56,22 @@ def test_new_events_are_still_added():
     add_event()
     add_event()
     assert AuditEvent.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_sqlite_refuses_to_replace_an_event_and_still_takes_raw_inserts_of_new_ones():
+    assert connection.vendor == "sqlite"
+    event = add_event()
+    table = AuditEvent._meta.db_table
+
+    assert refused(REPLACE.format(verb="INSERT OR REPLACE", table=table), event.pk)
+    assert refused(REPLACE.format(verb="REPLACE", table=table), event.pk)
+
+    with connection.cursor() as cursor:
+        cursor.execute(REPLACE.format(verb="INSERT", table=table).replace("%s", "NULL"))
+        cursor.execute(REPLACE.format(verb="INSERT OR REPLACE", table=table), [event.pk + 100])
+    assert AuditEvent.objects.filter(pk=event.pk, actor="deployer", detail="Kept.").exists()
+    assert AuditEvent.objects.count() == 3
 
 
 @pytest.mark.django_db(transaction=True)

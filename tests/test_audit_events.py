@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from deployments.models import AuditEvent
+from deployments import runner
+from deployments.models import AuditEvent, Deployment, LogLine
 from tests.conftest import run_worker
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
@@ -62,6 +63,37 @@ def test_cancelling_a_queued_deployment_leaves_one_event(app, api):
     assert (event.actor, event.deployment, event.detail) == ("app_admin", deployment, "Cancelled by app_admin.")
     run_worker()
     assert AuditEvent.objects.filter(action="deployment.cancelled").count() == 1
+
+
+def test_cancelling_a_running_deployment_is_audited_once_as_the_person_who_cancelled(app, api):
+    pk = api("deployer").post(DEPLOYS, {"ref": "main"}).json()["id"]
+    claimed = runner.claim_next(app.targets.get().pk)  # a worker took it: it is running
+    assert claimed is not None and claimed.pk == pk
+
+    assert api("app_admin").post(f"/api/deployments/{pk}/cancel").status_code == 202
+    assert api("deployer").post(f"/api/deployments/{pk}/cancel").status_code == 202  # asked again: still running
+    runner.execute(claimed)  # the worker reads the cancel before git starts
+
+    assert Deployment.objects.get(pk=pk).status == "cancelled"
+    event = only("deployment.cancelled")
+    assert (event.actor, event.source, event.ip, event.deployment) == ("app_admin", "api", "127.0.0.1", pk)
+    assert event.detail.endswith("to staging: Cancelled by app_admin.")
+
+
+def test_a_cancel_that_comes_after_the_push_finished_leaves_the_success_and_a_log_line(app, api):
+    pk = api("deployer").post(DEPLOYS, {"ref": "main"}).json()["id"]
+    claimed = runner.claim_next(app.targets.get().pk)
+    assert claimed is not None and claimed.pk == pk
+
+    assert api("app_admin").post(f"/api/deployments/{pk}/cancel").status_code == 202
+    # The push ended before the worker looked at the cancel again: the worker records the success.
+    assert runner.finish(claimed, status="succeeded", reason="")
+
+    assert Deployment.objects.get(pk=pk).status == "succeeded"
+    assert not AuditEvent.objects.filter(action="deployment.cancelled").exists()
+    assert only("deployment.succeeded").actor == "system"
+    log = list(LogLine.objects.filter(deployment_id=pk).order_by("n").values_list("text", flat=True))
+    assert log[-1] == "[bartender] app_admin asked to cancel, but the deployment had already succeeded."
 
 
 def test_locking_and_unlocking_leave_one_event_each(app, api):

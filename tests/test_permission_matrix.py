@@ -244,3 +244,14 @@ def test_anonymous_visitors_are_sent_to_the_login_or_refused(world):
     for _, method, path, body, _ in API:
         response = call(Client(), method, path.format(d=world["d"], t=world["t"]), body, json=True)
         assert response.status_code == 401, path
+
+
+def test_a_deployment_of_an_app_the_caller_cannot_see_answers_like_a_missing_one(app, api):
+    target = app.targets.get()
+    hidden = Deployment.objects.create(app=app, target=target, sha=SHA, ref="main", requested_by_name="deployer")
+    outsider = api("outsider")
+
+    for path in (f"/api/deployments/{hidden.pk}", f"/api/deployments/{hidden.pk}/log"):
+        there, missing = outsider.get(path), outsider.get(path.replace(str(hidden.pk), str(hidden.pk + 1000)))
+        assert (there.status_code, there.json()) == (404, {"detail": "No such deployment."}), path
+        assert (missing.status_code, missing.json()) == (404, {"detail": "No such deployment."}), path

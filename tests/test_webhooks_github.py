@@ -103,7 +103,12 @@ def test_a_push_event_fetches_the_mirror_at_once(app, api, repo, django_capture_
     assert mirror.has_commit(app, new)
 
 
-def test_a_ping_is_answered_and_unknown_apps_are_404(app, api):
+def test_a_ping_is_answered_and_an_unknown_app_answers_like_a_bad_signature(app, api):
     set_secret(api)
     assert github("ping", {"zen": "Keep it logically awesome."}).status_code == 200
-    assert github("ping", {}, app="nope").status_code == 404
+
+    unknown = github("ping", {}, app="nope")
+    wrong = github("ping", {}, secret="not-the-secret-at-all")
+
+    assert (unknown.status_code, unknown.json()) == (wrong.status_code, wrong.json())
+    assert unknown.status_code == 403
