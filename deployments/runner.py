@@ -323,14 +323,20 @@ def _ticker(deployment: Deployment, timeout: int):
     return tick
 
 
-def finish(deployment: Deployment, *, status: str, reason: str) -> bool:
-    """Move a running deployment to its end state once; the first writer wins."""
+def finish(deployment: Deployment, *, status: str, reason: str, note: str = "") -> bool:
+    """Move a running deployment to its end state once; the first writer wins.
+
+    `note` is a last log line written in the same transaction, so whoever sees the end state
+    (the deployment page stops polling then) also sees the line that explains it.
+    """
     with transaction.atomic():
         done = Deployment.objects.filter(pk=deployment.pk, status=Status.RUNNING).update(
             status=status, reason=reason[:500], finished_at=timezone.now()
         )
         if not done:
             return False
+        if note:
+            _say_last(deployment, note)
         if status == Status.SUCCEEDED:
             Target.objects.filter(pk=deployment.target_id).update(live_sha=deployment.sha)
         detail = {
@@ -373,8 +379,12 @@ def reap() -> dict[str, int]:
     stale = now - timedelta(seconds=settings.DEPLOY_STALE_AFTER)
     lost = 0
     for deployment in Deployment.objects.filter(status=Status.RUNNING, heartbeat_at__lt=stale):
-        if finish(deployment, status=Status.FAILED, reason="worker lost"):
-            _say_last(deployment, "Failed: worker lost (no heartbeat); the remote is as git left it.")
+        if finish(
+            deployment,
+            status=Status.FAILED,
+            reason="worker lost",
+            note="Failed: worker lost (no heartbeat); the remote is as git left it.",
+        ):
             lost += 1
             start_next(deployment.target_id)
     # A queued deployment on an idle, unlocked target should have started: its task was lost
@@ -399,7 +409,10 @@ def reap() -> dict[str, int]:
 def _say_last(deployment: Deployment, text: str) -> None:
     for _ in range(3):  # the worker, if it still lives, may be appending too
         try:
-            LogLine.objects.create(deployment=deployment, n=_last_line(deployment.pk) + 1, text=f"[bartender] {text}")
+            with transaction.atomic():  # a savepoint: a clash must not spoil a caller's transaction
+                LogLine.objects.create(
+                    deployment=deployment, n=_last_line(deployment.pk) + 1, text=f"[bartender] {text}"
+                )
             return
         except IntegrityError:
             continue
