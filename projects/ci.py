@@ -148,7 +148,13 @@ def gate_problem(target: Target, sha: str) -> str | None:
     """Why `target` refuses `sha` (it requires CI and the sha is not green), or None."""
     if not target.require_ci:
         return None
-    found = combined(target.app, [sha]).get(sha)
+    return verdict(target, sha, combined(target.app, [sha]).get(sha))
+
+
+def verdict(target: Target, sha: str, found: Combined | None) -> str | None:
+    """The gate's sentence for statuses already read (a page reads them once for all rows)."""
+    if not target.require_ci:
+        return None
     if found is None:
         return f"{target.name} requires CI and {sha[:7]} has no CI status yet."
     by_context = found.by_context

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from deployments.models import Deployment, Lock, Status
 from deployments.services import active_lock
-from projects import mirror, selectors
+from projects import ci, mirror, selectors
 from projects.access import Grant
 from projects.models import App, Role, Target
 from projects.selectors import CommitRow
@@ -130,19 +130,8 @@ def buttons(row: CommitRow, page_columns: list[Column]) -> list[Button]:
 
 
 def _ci_problem(target: Target, row: CommitRow) -> str | None:
-    """The CI gate's verdict (ci.gate_problem) from the row's statuses, read once for the page."""
-    sha = row.commit.sha
-    if row.ci is None:
-        return f"{target.name} requires CI and {sha[:7]} has no CI status yet."
-    by_context = row.ci.by_context
-    wanted = list(target.required_contexts) or list(by_context)
-    missing = [context for context in wanted if context not in by_context]
-    if missing:
-        return f"{target.name} requires CI and {sha[:7]} has no status for {', '.join(missing)}."
-    not_green = [f"{c} is {by_context[c].state}" for c in wanted if by_context[c].state != "success"]
-    if not_green:
-        return f"{target.name} requires CI and for {sha[:7]} {', '.join(not_green)}."
-    return None
+    """The CI gate's verdict from the row's statuses, read once for the page."""
+    return ci.verdict(target, row.commit.sha, row.ci)
 
 
 def _ci_short(row: CommitRow) -> str:
