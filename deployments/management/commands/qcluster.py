@@ -28,6 +28,10 @@ class Command(qcluster.Command):
         if options.get("cluster_name"):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
         worker.prepare()
+        # The workers fork from this process: load the task code (and GitPython's check of the
+        # git binary) once here, so the first deployment a fresh worker runs is not slower.
+        import deployments.tasks  # noqa: F401
+
         cluster = Cluster()
         stop = False
 
