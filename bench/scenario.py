@@ -67,6 +67,7 @@ def deploy(broker: str) -> dict:
                 portal.append((done.finished_at - started).total_seconds())
                 pickups.append((done.started_at - done.created_at).total_seconds() * 1000)
         result.update(plain_first_s=median(plain), portal_first_s=median(portal))
+        result["first_runs_s"] = {"plain": [round(x, 3) for x in plain], "portal": [round(x, 3) for x in portal]}
         result["deploy_overhead_ratio"] = round(median(portal) / median(plain), 3)
         # Incremental: 10 new commits onto what is live, portal and plain side by side.
         inc_plain, inc_portal = [], []

@@ -183,13 +183,14 @@ def run(
 ) -> str:
     """Run one git command to completion and return its stdout; GitError on failure."""
     with environment(creds) as env:
+        argv, options = _launch(args, env)
         try:
             return gitpython.Git(str(cwd) if cwd else None).execute(
-                _without_inherited(args, env),
+                argv,
                 env=env,
                 kill_after_timeout=timeout,
                 strip_newline_in_stdout=False,
-                preexec_fn=_die_with(os.getpid()),
+                **options,
             )
         except gitpython.GitCommandError as error:
             raise GitError(creds.redact(_describe(error))) from None
@@ -222,18 +223,35 @@ def _die_with(parent: int, *, own_group: bool = False) -> Callable[[], None]:
     return setup
 
 
+_SETPRIV = shutil.which("setpriv")
+
+
+def _launch(args: Sequence[str], env: dict[str, str], *, own_group: bool = False) -> tuple[list[str], dict[str, Any]]:
+    """The argument list and Popen options that make git die with the thread that starts it.
+
+    util-linux's setpriv sets the parent-death signal and execs git, so no Python preexec_fn
+    runs: the child then starts without copying the whole worker process (about 8 ms for a
+    300 MB process, on every git call). Without setpriv, the preexec_fn does the same work.
+    """
+    argv = _without_inherited(args, env)
+    if _SETPRIV:
+        return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], {"start_new_session": own_group}
+    return argv, {"preexec_fn": _die_with(os.getpid(), own_group=own_group)}
+
+
 def spawn(args: Sequence[str], *, cwd: Path, env: dict[str, str]) -> Any:
     """Start a long git command (a push) in its own process group.
 
     Returns GitPython's AutoInterrupt handle; keep it referenced while the process runs (it
     kills the process when collected). `.proc` is the Popen.
     """
+    argv, options = _launch(args, env, own_group=True)
     return gitpython.Git(str(cwd)).execute(
-        _without_inherited(args, env),
+        argv,
         env=env,
         as_process=True,
         with_stdout=True,
-        preexec_fn=_die_with(os.getpid(), own_group=True),
+        **options,
     )
 
 
