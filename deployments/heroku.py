@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 from django.conf import settings
 
+from portal.http import no_redirect_opener
+
 ACCEPT = "application/vnd.heroku+json; version=3"
 TIMEOUT = 10
 _MAX_PAGES = 20
@@ -29,21 +31,6 @@ class HerokuError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-def _opener() -> urllib.request.OpenerDirector:
-    """urlopen's handlers without HTTPRedirectHandler, so a 3xx answer is an HTTPError."""
-    opener = urllib.request.OpenerDirector()
-    for handler in (
-        urllib.request.ProxyHandler(),
-        urllib.request.UnknownHandler(),
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(),
-        urllib.request.HTTPDefaultErrorHandler(),
-        urllib.request.HTTPErrorProcessor(),
-    ):
-        opener.add_handler(handler)
-    return opener
 
 
 @dataclass(frozen=True)
@@ -115,7 +102,7 @@ class Heroku:
             headers["Range"] = range_
         try:
             request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
-            with _opener().open(request, timeout=self.timeout) as response:
+            with no_redirect_opener().open(request, timeout=self.timeout) as response:
                 raw = response.read()
                 status, answer_headers = response.status, dict(response.headers.items())
         except urllib.error.HTTPError as answer:

@@ -28,6 +28,7 @@ from deployments.models import Delivery, Deployment, Lock, Status, Webhook
 from portal import crypto
 from portal.actor import Actor
 from portal.errors import BadRequest
+from portal.http import no_redirect_opener
 from projects import access
 from projects.models import App, Role
 from projects.validators import url_problem
@@ -49,23 +50,6 @@ class DeliveryError(Exception):
 
 
 REDIRECTED = "The endpoint answered a redirect (3xx); redirects are not followed."
-
-
-def _opener() -> urllib.request.OpenerDirector:
-    """urlopen's handlers without HTTPRedirectHandler: a redirect would carry the signature to
-    any host, around the rule that plain http goes only to loopback. Only a 2xx answer is not an
-    HTTPError."""
-    opener = urllib.request.OpenerDirector()
-    for handler in (
-        urllib.request.ProxyHandler(),
-        urllib.request.UnknownHandler(),
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(),
-        urllib.request.HTTPDefaultErrorHandler(),
-        urllib.request.HTTPErrorProcessor(),
-    ):
-        opener.add_handler(handler)
-    return opener
 
 
 def webhook_create(
@@ -226,7 +210,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     a 3xx included: redirects are not followed)."""
     try:
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        with _opener().open(request, timeout=TIMEOUT) as response:
+        with no_redirect_opener().open(request, timeout=TIMEOUT) as response:
             response.read(1024)
             return response.status
     except urllib.error.HTTPError as answer:
