@@ -44,19 +44,7 @@
   }
 
   function banner(id, text) {
-    let element = document.getElementById(id);
-    if (!text) {
-      if (element) element.remove();
-      return;
-    }
-    if (!element) {
-      element = document.createElement("p");
-      element.id = id;
-      element.className = "banner warn " + id;
-      element.setAttribute("role", "alert");
-      summary.parentNode.insertBefore(element, summary);
-    }
-    element.textContent = text;
+    window.bartenderBanner(id, text, summary);
   }
 
   // "running for 3 min 12 s", ticking between polls.

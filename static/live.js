@@ -35,20 +35,7 @@
   const slowest = 30000;
 
   function banner(id, text) {
-    let element = document.getElementById(id);
-    if (!text) {
-      if (element) element.remove();
-      return;
-    }
-    if (!element) {
-      element = document.createElement("p");
-      element.id = id;
-      element.className = "banner warn " + id;
-      element.setAttribute("role", "alert");
-      const main = document.getElementById("main");
-      main.insertBefore(element, main.firstChild);
-    }
-    element.textContent = text;
+    window.bartenderBanner(id, text);
   }
 
   function signedOut(response) {
