@@ -228,3 +228,30 @@ def start_cluster(tmp_path: Path):
 
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+@pytest.fixture
+def heroku(settings, http_git):
+    """The loopback Platform API, with Heroku's git pushes going to the smart-HTTP server."""
+    from tests.gitutil import bare_remote
+    from tests.heroku_api import HEROKU_KEY, FakeHeroku
+
+    assert http_git.password == HEROKU_KEY
+    settings.HEROKU_GIT_URL = http_git.base_url + "/{app}.git"
+    bare_remote(http_git.root / "shop-prod.git")
+    with FakeHeroku(HEROKU_KEY, git_root=http_git.root) as fake:
+        settings.HEROKU_API_URL = fake.url
+        yield fake
+
+
+@pytest.fixture
+def prod(app, api, heroku) -> Target:
+    """A Heroku target `prod` of the app, created through the API."""
+    from tests.heroku_api import HEROKU_KEY
+
+    response = api("app_admin").post(
+        "/api/apps/shop/targets",
+        {"slug": "prod", "name": "Production", "heroku_app": "shop-prod", "api_key": HEROKU_KEY},
+    )
+    assert response.status_code == 201, response.content
+    return Target.objects.get(slug="prod")

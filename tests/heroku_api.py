@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ACCEPT = "application/vnd.heroku+json; version=3"
+# The smart-HTTP git server's password doubles as the API key (tests/gitserver.py).
+HEROKU_KEY = "s3cret-api-key"
 _RANGE = re.compile(r"^version (?P<start>\]?\d*)\.\.(?P<end>\d*)\s*(?:;\s*(?P<opts>.*))?$")
 
 

@@ -4,7 +4,6 @@ and a remote that never ends its line."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from portal import crypto
 from projects.models import App, Target
 from tests.conftest import run_worker, wait_for
 from tests.gitutil import bare_remote, git, remote_head
-from tests.heroku_api import FakeHeroku
+from tests.heroku_api import HEROKU_KEY
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 KEY_UNREADABLE = "The target's API key cannot be read with this ENCRYPTION_KEY; set it again."
@@ -59,27 +58,7 @@ def test_a_key_stored_under_another_encryption_key_fails_the_deployment_at_once_
 
 # Heroku targets, against the loopback Platform API and smart-HTTP git server.
 
-HEROKU_KEY = "s3cret-api-key"  # the smart-HTTP git server's password doubles as the API key
 PROD_DEPLOYS = "/api/apps/shop/targets/prod/deployments"
-
-
-@pytest.fixture
-def heroku(settings, http_git) -> Iterator[FakeHeroku]:
-    settings.HEROKU_GIT_URL = http_git.base_url + "/{app}.git"
-    bare_remote(http_git.root / "shop-prod.git")
-    with FakeHeroku(HEROKU_KEY, git_root=http_git.root) as fake:
-        settings.HEROKU_API_URL = fake.url
-        yield fake
-
-
-@pytest.fixture
-def prod(app, api, heroku) -> Target:
-    response = api("app_admin").post(
-        "/api/apps/shop/targets",
-        {"slug": "prod", "name": "Production", "heroku_app": "shop-prod", "api_key": HEROKU_KEY},
-    )
-    assert response.status_code == 201, response.content
-    return Target.objects.get(slug="prod")
 
 
 def released(api, worker, repo) -> Deployment:

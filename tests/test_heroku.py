@@ -3,37 +3,14 @@ against a loopback API (tests/heroku_api.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from deployments.heroku import Heroku, HerokuError
 from deployments.models import AuditEvent, Deployment, LogLine
 from projects.models import Target
 from tests.cd_helpers import Banner
-from tests.gitutil import bare_remote, remote_head
-from tests.heroku_api import FakeHeroku
-
-KEY = "s3cret-api-key"  # the smart-HTTP git server's password doubles as the API key
-
-
-@pytest.fixture
-def heroku(settings, http_git) -> Iterator[FakeHeroku]:
-    assert http_git.password == KEY
-    settings.HEROKU_GIT_URL = http_git.base_url + "/{app}.git"
-    bare_remote(http_git.root / "shop-prod.git")
-    with FakeHeroku(KEY, git_root=http_git.root) as fake:
-        settings.HEROKU_API_URL = fake.url
-        yield fake
-
-
-@pytest.fixture
-def prod(app, api, heroku) -> Target:
-    response = api("app_admin").post(
-        "/api/apps/shop/targets", {"slug": "prod", "name": "Production", "heroku_app": "shop-prod", "api_key": KEY}
-    )
-    assert response.status_code == 201, response.content
-    return Target.objects.get(slug="prod")
+from tests.gitutil import remote_head
+from tests.heroku_api import HEROKU_KEY, FakeHeroku
 
 
 def deploy(api, worker, ref: str) -> Deployment:
@@ -46,7 +23,7 @@ def test_the_client_reads_every_page_of_releases_newest_first(heroku):
     for n in range(5):
         heroku.add_release("shop-prod", f"Deploy {n:07d}")
 
-    releases = Heroku(KEY, base_url=heroku.url).releases("shop-prod", page_size=2)
+    releases = Heroku(HEROKU_KEY, base_url=heroku.url).releases("shop-prod", page_size=2)
 
     assert [r.version for r in releases] == [5, 4, 3, 2, 1]
     listing = [headers.get("Range") for method, path, headers in heroku.requests if method == "GET"]
@@ -64,11 +41,11 @@ def test_the_client_turns_401_403_and_429_into_sentences(heroku):
     assert refused.value.status == 401
     heroku.forbidden.add("shop-prod")
     with pytest.raises(HerokuError, match="may not do this") as forbidden:
-        Heroku(KEY, base_url=heroku.url).latest_release("shop-prod")
+        Heroku(HEROKU_KEY, base_url=heroku.url).latest_release("shop-prod")
     assert forbidden.value.status == 403
     heroku.rate_limited = True
     with pytest.raises(HerokuError, match="rate limit") as limited:
-        Heroku(KEY, base_url=heroku.url).rollback("shop-prod", "some-id")
+        Heroku(HEROKU_KEY, base_url=heroku.url).rollback("shop-prod", "some-id")
     assert limited.value.status == 429
     assert "wrong-key" not in str(refused.value)
 
@@ -76,10 +53,10 @@ def test_the_client_turns_401_403_and_429_into_sentences(heroku):
 @pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
 def test_the_client_never_follows_a_redirect_with_the_api_key(heroku, code):
     heroku.add_release("shop-prod", "Deploy abcdef0")
-    with FakeHeroku(KEY) as elsewhere:
+    with FakeHeroku(HEROKU_KEY) as elsewhere:
         elsewhere.add_release("shop-prod", "Deploy abcdef0")
         heroku.redirect_to, heroku.redirect_code = elsewhere.url, code
-        client = Heroku(KEY, base_url=heroku.url)
+        client = Heroku(HEROKU_KEY, base_url=heroku.url)
         with pytest.raises(
             HerokuError, match=rf"answered a redirect \(HTTP {code}\); redirects are not followed"
         ) as listing:
@@ -95,7 +72,7 @@ def test_the_client_never_follows_a_redirect_with_the_api_key(heroku, code):
 
 def test_an_api_url_that_does_not_speak_http_is_a_sentence_not_a_crash():
     with Banner(b"SSH-2.0-x\r\n") as ssh, pytest.raises(HerokuError, match="did not answer like an HTTP server"):
-        Heroku(KEY, base_url=ssh.url).latest_release("shop-prod")
+        Heroku(HEROKU_KEY, base_url=ssh.url).latest_release("shop-prod")
     assert ssh.connections == 1
 
 
