@@ -99,11 +99,6 @@ def full(deployment: Deployment) -> dict:
     }
 
 
-def _target(request: HttpRequest, app: str, target: str):
-    found = access.app_for(actor(request), app)
-    return access.target_for(actor(request), found, target)
-
-
 def _deployment(request: HttpRequest, deployment_id: int) -> Deployment:
     deployment, _ = access.deployment_for(actor(request), deployment_id)
     return deployment
@@ -117,7 +112,7 @@ def request_deployment(
     body: DeployIn,
     idempotency_key: str = Header("", alias="Idempotency-Key"),
 ):
-    found = _target(request, app, target)
+    found = access.target_for(actor(request), app, target)
     deployment = services.deployment_request(
         actor=actor(request),
         target=found,
@@ -131,7 +126,7 @@ def request_deployment(
 
 @router.get("/apps/{app}/targets/{target}/deployments", response=list[DeploymentBrief])
 def list_deployments(request: HttpRequest, app: str, target: str, page: int = Query(1, ge=1)):
-    found = _target(request, app, target)
+    found = access.target_for(actor(request), app, target)
     start = (page - 1) * PAGE_SIZE
     rows = found.deployments.select_related("app", "target").order_by("-id")[start : start + PAGE_SIZE]
     return [brief(d) for d in rows]
@@ -158,7 +153,7 @@ def cancel_deployment(request: HttpRequest, deployment_id: int):
 
 @router.post("/apps/{app}/targets/{target}/lock", response={201: LockOut})
 def lock(request: HttpRequest, app: str, target: str, body: LockIn):
-    found = _target(request, app, target)
+    found = access.target_for(actor(request), app, target)
     created = services.lock_target(actor=actor(request), target=found, reason=body.reason, until=body.until)
     until = created.until.astimezone(UTC) if created.until else None
     return Status(201, {"reason": created.reason, "by": created.by, "until": until})
@@ -166,7 +161,7 @@ def lock(request: HttpRequest, app: str, target: str, body: LockIn):
 
 @router.delete("/apps/{app}/targets/{target}/lock", response={204: None})
 def unlock(request: HttpRequest, app: str, target: str):
-    services.unlock_target(actor=actor(request), target=_target(request, app, target))
+    services.unlock_target(actor=actor(request), target=access.target_for(actor(request), app, target))
     return Status(204, None)
 
 

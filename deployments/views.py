@@ -24,11 +24,6 @@ def _actor(request: HttpRequest) -> Actor:
     return Actor.from_request(request, "web")
 
 
-def _target(request: HttpRequest, app: str, target: str):
-    found = access.app_for(_actor(request), app)
-    return access.target_for(_actor(request), found, target)
-
-
 def _back_to_app(request: HttpRequest, app_slug: str) -> str:
     """Where a refused deploy sends the user: the app page they came from, with its branch, page
     and search (a `next` field, else the Referer), when that is this site's app page; else the
@@ -48,7 +43,7 @@ def _back_to_app(request: HttpRequest, app_slug: str) -> str:
 @login_required
 def deploy(request: HttpRequest, app: str, target: str) -> HttpResponse:
     """GET: the confirmation of one deploy (what goes back for a rollback). POST: deploy."""
-    found = _target(request, app, target)
+    found = access.target_for(_actor(request), app, target)
     ref = (request.POST if request.method == "POST" else request.GET).get("ref", "").strip()
     if request.method == "POST":
         try:
@@ -126,7 +121,7 @@ def cancel(request: HttpRequest, deployment_id: int) -> HttpResponse:
 
 @login_required
 def target_page(request: HttpRequest, app: str, target: str) -> HttpResponse:
-    found = _target(request, app, target)
+    found = access.target_for(_actor(request), app, target)
     grant = access.grant_for(request.user, found.app)
     history = found.deployments.exclude(status=Status.QUEUED).order_by("-id")[:100]
     queue = found.deployments.filter(status=Status.QUEUED).order_by("id")
@@ -147,7 +142,7 @@ def target_page(request: HttpRequest, app: str, target: str) -> HttpResponse:
 @login_required
 @require_POST
 def lock(request: HttpRequest, app: str, target: str) -> HttpResponse:
-    found = _target(request, app, target)
+    found = access.target_for(_actor(request), app, target)
     try:
         if request.POST.get("unlock"):
             services.unlock_target(actor=_actor(request), target=found)

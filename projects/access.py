@@ -103,8 +103,9 @@ def app_for(actor: Actor, slug: str, role: str = Role.VIEWER, *, action: str = "
     return app
 
 
-def target_for(actor: Actor, app: App, slug: str) -> Target:
-    target = app.targets.filter(slug=slug).first()
+def target_for(actor: Actor, app: str, slug: str) -> Target:
+    """A target of an app the actor may see (Http404 otherwise, as for the app itself)."""
+    target = app_for(actor, app).targets.filter(slug=slug).first()
     if target is None:
         raise Http404("No such target.")
     return target
