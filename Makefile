@@ -33,6 +33,7 @@ test: $(DEV_STAMP)
 	bash scripts/services.sh
 	bash scripts/browser.sh
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	DATA_DIR=$(CURDIR)/var/test $(PY) -m pytest -p no:cacheprovider -m "not scaleout"
 	$(SCALEOUT_ENV) DATA_DIR=$(CURDIR)/var/test-scaleout $(PY) -m pytest -p no:cacheprovider -m scaleout
 

@@ -6,8 +6,9 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from deployments.models import AuditEvent, Deployment, Lock
-from portal.admin import ReadOnlyAdmin
+from deployments.models import Deployment
+from portal.adminkit import ReadOnlyAdmin
+from projects.models import Lock
 
 LOG_LINES_SHOWN = 2000
 
@@ -43,12 +44,3 @@ class LockAdmin(ReadOnlyAdmin):
     list_display = ("target", "by", "reason", "until", "created_at")
     search_fields = ("target__slug", "target__app__slug", "by", "reason")
     list_select_related = ("target__app",)
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "actor", "action", "app", "target", "deployment", "detail", "source", "ip")
-    list_filter = ("action", "source", "app", "at")
-    search_fields = ("actor", "detail", "app", "target", "=deployment")
-    date_hierarchy = "at"
-    list_per_page = 100

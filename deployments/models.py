@@ -113,44 +113,6 @@ class LogLine(models.Model):
         ]
 
 
-class Lock(models.Model):
-    target = models.OneToOneField(Target, on_delete=models.CASCADE, related_name="lock")
-    reason = models.CharField(max_length=500)
-    by = models.CharField(max_length=150)
-    until = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"{self.target} locked by {self.by}: {self.reason}"
-
-
-class AuditEvent(models.Model):
-    """Append-only history. Plain columns (no foreign keys) so deleting things keeps it."""
-
-    class Source(models.TextChoices):
-        WEB = "web"
-        API = "api"
-        ADMIN = "admin"
-        WORKER = "worker"
-        CLI = "cli"
-
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.CharField(max_length=150)
-    action = models.CharField(max_length=40, db_index=True)
-    source = models.CharField(max_length=10, choices=Source.choices)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    app = models.CharField(max_length=60, blank=True, db_index=True)
-    target = models.CharField(max_length=60, blank=True)
-    deployment = models.BigIntegerField(null=True, blank=True)
-    detail = models.CharField(max_length=500)
-
-    class Meta:
-        ordering = ["-id"]
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
-
-
 class Webhook(models.Model):
     """An outgoing notification endpoint of one app."""
 

@@ -1,32 +1,23 @@
-"""Requesting, cancelling and locking deployments. Callers: web views, the API, workers."""
+"""Requesting and cancelling deployments. Callers: web views, the API, auto-deploy, workers."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deployments import audit, notify
-from deployments.models import Deployment, Kind, Lock, Status
+from deployments import gates, queue
+from deployments.models import Deployment, Kind, Status
 from portal.actor import Actor
+from portal.audit import events as audit
 from portal.errors import BadRequest, Conflict, Unavailable
-from projects import access, ci, mirror
+from projects import access, mirror
 from projects.git import GitError
 from projects.mirror import RefError
 from projects.models import Role, Target
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
-
-
-def active_lock(target: Target) -> Lock | None:
-    try:
-        lock = target.lock
-    except Lock.DoesNotExist:
-        return None
-    if lock.until and lock.until <= timezone.now():
-        return None
-    return lock
 
 
 def resolve_ref(target: Target, ref: str) -> str:
@@ -66,11 +57,9 @@ def deployment_request(
             )
         if earlier is not None:
             return earlier
-    lock = active_lock(target)
-    if lock is not None:
-        raise Conflict(f"{target.name} is locked by {lock.by}: {lock.reason}")
-    sha = resolve_ref(target, ref)
-    override = ci_gate(actor=actor, target=target, sha=sha, override_reason=ci_override_reason)
+    sha, override = gates.admit(
+        actor=actor, target=target, resolve=lambda: resolve_ref(target, ref), ci_override_reason=ci_override_reason
+    )
     try:
         return deployment_queue(
             actor=actor,
@@ -97,21 +86,6 @@ def _idempotent_answer(actor: Actor, key: str) -> Deployment | None:
     return mine.filter(created_at__gte=window_start).first()
 
 
-def ci_gate(*, actor: Actor, target: Target, sha: str, override_reason: str = "") -> str:
-    """Conflict when `target` requires CI and `sha` is not green, unless an app admin overrides.
-
-    Returns the override reason when one was needed (the caller stores and audits it).
-    """
-    problem = ci.gate_problem(target, sha)
-    if problem is None:
-        return ""
-    override_reason = override_reason.strip()
-    if not override_reason:
-        raise Conflict(f"CI gate: {problem}")
-    access.require(actor, target.app, Role.ADMIN, target=target, action="override the CI gate")
-    return f"{override_reason[:400]} ({problem})"[:500]
-
-
 def deployment_queue(
     *,
     actor: Actor,
@@ -127,8 +101,8 @@ def deployment_queue(
 ) -> Deployment:
     """Create a queued deployment of a resolved sha, audit it, enqueue it after the commit.
 
-    Access, lock and CI gate are the caller's checks (deployment_request, auto-deploy,
-    release rollback).
+    Access, lock and CI gate are the caller's checks (gates.admit for requests and release
+    rollbacks; auto-deploy reads the gate itself).
     """
     if kind:
         back = 0
@@ -162,16 +136,8 @@ def deployment_queue(
                 deployment=deployment,
                 detail=f"CI gate overridden: {ci_override}",
             )
-        transaction.on_commit(lambda: enqueue(deployment.pk))
+        transaction.on_commit(lambda: queue.run_deployment(deployment.pk))
     return deployment
-
-
-def start_refusal(deployment: Deployment) -> str | None:
-    """Why a claimed deployment may not push after all: its CI gate, checked again at start."""
-    if deployment.ci_override:
-        return None
-    problem = ci.gate_problem(deployment.target, deployment.sha)
-    return f"CI gate at start: {problem}" if problem else None
 
 
 def _kind(target: Target, sha: str) -> tuple[str, int]:
@@ -189,12 +155,6 @@ def rollback_distance(target: Target, sha: str) -> int:
     """How many commits deploying `sha` takes `target` back (0: not a rollback)."""
     kind, back = _kind(target, sha)
     return back if kind == Kind.ROLLBACK else 0
-
-
-def enqueue(deployment_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task("deployments.tasks.run_deployment", deployment_id, task_name=f"deploy-{deployment_id}")
 
 
 def deployment_cancel(*, actor: Actor, deployment: Deployment) -> Deployment:
@@ -217,37 +177,6 @@ def deployment_cancel(*, actor: Actor, deployment: Deployment) -> Deployment:
             raise Conflict("A Heroku release rollback cannot be stopped once it has started.")
         raise Conflict(f"Deployment #{deployment.pk} has already finished.")
     # The running worker notices cancel_requested within a second (between git calls while it
-    # fetches), ends git and audits the cancel as this actor (runner.finish).
+    # fetches), ends git and audits the cancel as this actor (engine/finish.py).
     deployment.refresh_from_db()
     return deployment
-
-
-def lock_target(*, actor: Actor, target: Target, reason: str, until: datetime | None = None) -> Lock:
-    access.require(actor, target.app, Role.DEPLOYER, target=target, action="lock")
-    reason = reason.strip()
-    if not reason:
-        raise BadRequest("reason: say why the target is locked.")
-    if until is not None and timezone.is_naive(until):
-        until = timezone.make_aware(until, UTC)  # a time without an offset is read as UTC
-    if until is not None and until <= timezone.now():
-        raise BadRequest("until: the lock must end in the future.")
-    Lock.objects.filter(target=target, until__lte=timezone.now()).delete()
-    try:
-        with transaction.atomic():
-            lock = Lock.objects.create(target=target, reason=reason[:500], by=actor.name, until=until)
-            audit.record(actor=actor, action="target.locked", target=target, detail=f"Locked: {reason}")
-            transaction.on_commit(lambda: notify.target_locked(lock))
-    except IntegrityError:
-        raise Conflict(f"{target.name} is already locked.") from None
-    return lock
-
-
-def unlock_target(*, actor: Actor, target: Target) -> None:
-    access.require(actor, target.app, Role.DEPLOYER, target=target, action="unlock")
-    with transaction.atomic():
-        if not Lock.objects.filter(target=target).delete()[0]:
-            raise Conflict(f"{target.name} is not locked.")
-        audit.record(actor=actor, action="target.unlocked", target=target, detail="Unlocked.")
-        first = target.deployments.filter(status=Status.QUEUED).order_by("id").first()
-        if first is not None:
-            transaction.on_commit(lambda: enqueue(first.pk))

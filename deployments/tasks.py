@@ -1,8 +1,11 @@
-"""django-q2 tasks: each loads its row by id and calls one service."""
+"""django-q2 tasks: each loads its row by id and calls one service. Enqueue them with deployments/queue.py."""
 
 from django.db.models import Q
 
-from deployments import autodeploy, notify, releases, runner, worker
+from deployments import queue
+from deployments.delivery import autodeploy, notify
+from deployments.engine import reaper, run, shutdown
+from deployments.heroku import releases
 from deployments.models import Deployment
 from projects import mirror
 from projects.git import GitError
@@ -10,28 +13,20 @@ from projects.models import App
 
 
 def run_deployment(deployment_id: int) -> int | None:
-    with worker.sigterm_deferred():
-        return runner.run(deployment_id)
+    with shutdown.sigterm_deferred():
+        return run.run(deployment_id)
 
 
 def reap() -> dict[str, int]:
-    return runner.reap()
-
-
-def sync_mirror(app_id: int) -> None:
-    app = App.objects.filter(pk=app_id).first()
-    if app is not None:
-        mirror.sync(app, max_age=2)
+    return reaper.reap()
 
 
 def every_minute() -> int:
     """The minute schedule: due notification retries, and a fetch of every auto-deploying app."""
-    from django_q.tasks import async_task
-
     notify.deliver_due()
     apps = App.objects.filter(~Q(targets__auto_deploy_branch="")).distinct().values_list("pk", flat=True)
     for app_id in apps:
-        async_task("deployments.tasks.refresh_app", app_id, 30, task_name=f"refresh-{app_id}")
+        queue.refresh_app(app_id, 30)
     return len(apps)
 
 

@@ -1,4 +1,4 @@
-"""Admin building blocks (staff permissions, write-only secrets, change descriptions), users, teams, tokens.
+"""The admin site's wiring: users, teams and API tokens (apps, targets and access: projects/admin.py).
 
 Staff act as admin on every app (CONTRACT.md), so staff may use every admin page here without
 per-model Django permissions; what only a superuser may do stays with superusers.
@@ -15,139 +15,14 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.http import HttpRequest
 
-from deployments import audit
-from portal import accounts, crypto
-from portal.actor import Actor
+from portal.accounts import services as accounts
+from portal.adminkit import StaffAdmin, StaffInline, admin_actor
+from portal.audit import events as audit
 from portal.models import ApiToken
+from projects.admin import TeamAccessInline, record_team_deleted, record_team_members, save_inlines
+from projects.models import Access
 
 User = get_user_model()
-
-
-def admin_actor(request: HttpRequest) -> Actor:
-    return Actor.from_request(request, "admin")
-
-
-def _is_staff(request: HttpRequest) -> bool:
-    return bool(request.user.is_active and request.user.is_staff)
-
-
-class StaffAdmin(admin.ModelAdmin):
-    """Every staff user manages these models."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return _is_staff(request)
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _is_staff(request)
-
-    def has_add_permission(self, request: HttpRequest, *args) -> bool:
-        return _is_staff(request)
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _is_staff(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _is_staff(request)
-
-
-class StaffInline(admin.options.InlineModelAdmin):
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _is_staff(request)
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _is_staff(request)
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _is_staff(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _is_staff(request)
-
-
-class ReadOnlyAdmin(StaffAdmin):
-    """History: staff look, nobody adds, changes or deletes (not even a superuser)."""
-
-    actions = None
-
-    def has_add_permission(self, request: HttpRequest, *args) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-class SecretsForm(forms.ModelForm):
-    """A model form with write-only secrets: a field sets the encrypted column and never shows it.
-
-    Subclasses list `secrets = {"form field": "encrypted column"}` and declare the fields with
-    `secret_field()`; each gets a "clear" box. An empty field keeps the stored value.
-    """
-
-    secrets: dict[str, str] = {}
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        for name, column in self.secrets.items():
-            stored = bool(getattr(self.instance, column, ""))
-            self.fields[name].help_text = "Write-only. " + (
-                "A value is stored: type a new one to replace it." if stored else "Nothing stored."
-            )
-            self.fields[f"clear_{name}"] = forms.BooleanField(required=False, label=f"Clear the stored {name}")
-
-    def secret_changes(self) -> list[str]:
-        """What happened to each secret, never its value: ['api_key replaced', ...]."""
-        changes = []
-        for name in self.secrets:
-            if self.cleaned_data.get(name):
-                changes.append(f"{name} replaced")
-            elif self.cleaned_data.get(f"clear_{name}"):
-                changes.append(f"{name} cleared")
-        return changes
-
-    def save(self, commit: bool = True):
-        for name, column in self.secrets.items():
-            if self.cleaned_data.get(name):
-                setattr(self.instance, column, crypto.encrypt(self.cleaned_data[name]))
-            elif self.cleaned_data.get(f"clear_{name}"):
-                setattr(self.instance, column, "")
-        return super().save(commit=commit)
-
-
-class WriteOnlyTextarea(forms.Textarea):
-    """A textarea that never shows a value, not even the one just posted when the form has errors."""
-
-    def format_value(self, value) -> str:
-        return ""
-
-
-def secret_field(label: str, *, multiline: bool = False) -> forms.CharField:
-    widget = WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off"}) if multiline else forms.PasswordInput()
-    return forms.CharField(label=label, required=False, strip=not multiline, widget=widget)
-
-
-def _short(value) -> str:
-    text = "''" if value in (None, "") else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def change_text(form: forms.ModelForm) -> str:
-    """A sentence of what a form changed: plain fields with before and after, secrets by name only."""
-    secret_names = set(getattr(form, "secrets", {}))
-    parts = []
-    for name in form.changed_data:
-        if name in secret_names or (name.startswith("clear_") and name[6:] in secret_names):
-            continue
-        field = form.fields[name]
-        before, after = form.initial.get(name), form.cleaned_data.get(name)
-        if isinstance(field, forms.ModelChoiceField) and before is not None:
-            before = field.queryset.filter(pk=before).first()
-        parts.append(f"{name}: {_short(before)} → {_short(after)}")
-    if isinstance(form, SecretsForm):
-        parts.extend(form.secret_changes())
-    return "; ".join(parts)
 
 
 @admin.register(ApiToken)
@@ -198,7 +73,6 @@ class TokenInline(StaffInline, admin.TabularInline):
 
 def _revoke_everything_of(request: HttpRequest, user) -> None:
     """Deleting a user takes their grants and tokens with them: each loss is audited."""
-    from projects.models import Access
 
     actor = admin_actor(request)
     for grant in Access.objects.filter(user=user).select_related("app"):
@@ -259,7 +133,6 @@ class BartenderUserAdmin(StaffAdmin, UserAdmin):
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         """Teams joined or left here change the user's role on every app those teams hold a grant on."""
-        from projects.admin import record_team_members
 
         user = form.instance
         before = set(user.groups.all())
@@ -328,12 +201,10 @@ class TeamAdmin(StaffAdmin, GroupAdmin):
     filter_horizontal = ()
 
     def get_inlines(self, request: HttpRequest, obj):
-        from projects.admin import TeamAccessInline
 
         return [TeamAccessInline]
 
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
-        from projects.admin import save_inlines
 
         save_inlines(request, formset)  # each grant added, changed or deleted: one audit event
 
@@ -348,18 +219,15 @@ class TeamAdmin(StaffAdmin, GroupAdmin):
         before = set(obj.user_set.values_list("username", flat=True))
         obj.user_set.set(form.cleaned_data["members"])
         after = set(obj.user_set.values_list("username", flat=True))
-        from projects.admin import record_team_members
 
         record_team_members(admin_actor(request), obj, added=sorted(after - before), removed=sorted(before - after))
 
     def delete_model(self, request: HttpRequest, obj: Group) -> None:
-        from projects.admin import record_team_deleted
 
         record_team_deleted(admin_actor(request), obj)
         super().delete_model(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        from projects.admin import record_team_deleted
 
         with transaction.atomic():
             for team in queryset:

@@ -1,53 +1,21 @@
-"""The JSON API under /api/: bearer tokens (or the browser's session), JSON errors."""
+"""The JSON API under /api/: its routers (one per layer's endpoints) and JSON errors.
+
+Authentication is portal/apiauth.py; the endpoints live with what they serve.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
+from deployments.api.commits import router as commits_router
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
-from django.utils import timezone
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.security import APIKeyCookie, HttpBearer
 
-from portal.actor import Actor
+from deployments.api.delivery import router as delivery_router
+from deployments.api.deployments import router as deployments_router
+from portal.apiauth import SessionAuth, TokenAuth
 from portal.errors import ServiceError
-from portal.models import ApiToken, hash_token
-
-_LAST_USED_EVERY = timedelta(minutes=1)
-
-
-class TokenAuth(HttpBearer):
-    """A user's API token; CI tokens only where an endpoint allows them."""
-
-    def __init__(self, *, allow_ci: bool = False) -> None:
-        super().__init__()
-        self.allow_ci = allow_ci
-
-    def authenticate(self, request: HttpRequest, token: str):
-        found = (
-            ApiToken.objects.select_related("user").filter(token_hash=hash_token(token), user__is_active=True).first()
-        )
-        if found is None or found.is_expired or (found.ci_app_id and not self.allow_ci):
-            return None
-        now = timezone.now()
-        if found.last_used_at is None or now - found.last_used_at > _LAST_USED_EVERY:
-            ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
-        request.user = found.user
-        request.api_token = found
-        return found.user
-
-
-class SessionAuth(APIKeyCookie):
-    """The logged-in browser (the deployment page polls its log); CSRF-checked on writes."""
-
-    param_name = "sessionid"
-
-    def authenticate(self, request: HttpRequest, key: str | None):
-        user = getattr(request, "user", None)
-        return user if user is not None and user.is_authenticated else None
-
+from projects.api import router as projects_router
 
 api = NinjaAPI(
     title="Bartender API",
@@ -58,10 +26,6 @@ api = NinjaAPI(
     docs_url="/docs",
     urls_namespace="api",
 )
-
-
-def actor(request: HttpRequest) -> Actor:
-    return Actor.from_request(request, "api")
 
 
 def _detail(request: HttpRequest, status: int, detail: str):
@@ -107,15 +71,7 @@ def _invalid(request, exc: ValidationError):
         return _detail(request, 400, "The request body is not valid JSON.")
     return _detail(request, 400, f"{field}: {message}.")
 
-
-def _register() -> None:
-    from deployments.api import router as deployments_router
-    from deployments.cd_api import router as cd_router
-    from projects.api import router as projects_router
-
-    api.add_router("", projects_router)
-    api.add_router("", deployments_router)
-    api.add_router("", cd_router)
-
-
-_register()
+api.add_router("", projects_router)
+api.add_router("", deployments_router)
+api.add_router("", delivery_router)
+api.add_router("", commits_router)

@@ -6,4 +6,4 @@ class PortalConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from portal import auth  # noqa: F401 - connects the login audit receivers
+        from portal.accounts import login  # noqa: F401 - connects the login audit receivers

@@ -84,6 +84,7 @@ SSH_USE_WORKER_IDENTITY = env_bool("SSH_USE_WORKER_IDENTITY", False)
 LOG_MAX_BYTES = env_int("LOG_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 
 INSTALLED_APPS = [
+    "portal.audit",  # first: its flush command replaces Django's
     "portal",
     "projects",
     "deployments",
@@ -123,7 +124,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.workers",
-                "portal.context_processors.account_links",
+                "projects.context_processors.account_links",
             ],
         },
     },
@@ -136,7 +137,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Django's ModelBackend with a lockout: a locked-out name is refused before any password check.
-AUTHENTICATION_BACKENDS = ["portal.auth.LockoutBackend"]
+AUTHENTICATION_BACKENDS = ["portal.accounts.login.LockoutBackend"]
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
 LOGIN_URL = "/accounts/login/"

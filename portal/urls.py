@@ -1,17 +1,20 @@
+"""Every URL of the site, from every layer (this is wiring: it may import them all)."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from deployments import audit_views
-from deployments import live as live_views
-from deployments import views as deployment_views
-from deployments.cd_urls import urlpatterns as cd_urlpatterns
-from portal import account_views, views
+from deployments.delivery import github
+from deployments.web import app_page, dashboard, live
+from deployments.web import delivery as delivery_pages
+from deployments.web import views as deployment_views
+from portal import views
+from portal.accounts import views as account_views
 from portal.api import api
-from projects import views as project_views
+from projects import audit_pages
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", dashboard.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     # Django's own login, logout and password change; no reset by e-mail (admins reset passwords).
     path("accounts/login/", account_views.login, name="login"),
@@ -21,12 +24,19 @@ urlpatterns = [
     path("accounts/profile/", account_views.profile, name="profile"),
     path("accounts/profile/tokens/", account_views.token_create, name="token-create"),
     path("accounts/profile/tokens/<int:token_id>/revoke/", account_views.token_revoke, name="token-revoke"),
-    path("audit/", audit_views.audit_page, name="audit"),
-    path("audit/export.csv", audit_views.audit_csv, name="audit-csv"),
+    path("audit/", audit_pages.audit_page, name="audit"),
+    path("audit/export.csv", audit_pages.audit_csv, name="audit-csv"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    *cd_urlpatterns,
-    path("apps/<slug:app>/", project_views.app_page, name="app"),
+    # Continuous deployment: the GitHub webhook, the notification log, Heroku fast rollback.
+    path("hooks/github/<slug:app>", github.github, name="github-hook"),
+    path("apps/<slug:app>/notifications/", delivery_pages.notifications, name="notifications"),
+    path(
+        "deployments/<int:deployment_id>/release-rollback/",
+        delivery_pages.release_rollback,
+        name="release-rollback",
+    ),
+    path("apps/<slug:app>/", app_page.app_page, name="app"),
     path("apps/<slug:app>/targets/<slug:target>/", deployment_views.target_page, name="target"),
     path("apps/<slug:app>/targets/<slug:target>/deploy/", deployment_views.deploy, name="deploy"),
     path("apps/<slug:app>/targets/<slug:target>/lock/", deployment_views.lock, name="lock"),
@@ -34,7 +44,7 @@ urlpatterns = [
     path("deployments/<int:deployment_id>/log.txt", deployment_views.deployment_log, name="deployment-log"),
     path("deployments/<int:deployment_id>/cancel/", deployment_views.cancel, name="cancel"),
     # What the pages poll to stay live, and the insights page (`insights` is a reserved slug).
-    path("apps/<slug:app>/insights/", project_views.insights_page, name="insights"),
-    path("live/state", live_views.state, name="live-state"),
-    path("deployments/<int:deployment_id>/tail", live_views.deployment_tail, name="deployment-tail"),
+    path("apps/<slug:app>/insights/", app_page.insights_page, name="insights"),
+    path("live/state", live.state, name="live-state"),
+    path("deployments/<int:deployment_id>/tail", live.deployment_tail, name="deployment-tail"),
 ]

@@ -82,7 +82,7 @@ def require(
             f"may {action or 'do this'} there."
         )
     if not allowed:
-        from deployments import audit
+        from portal.audit import events as audit
 
         audit.record(
             actor=actor,
@@ -134,25 +134,10 @@ def audit_scope(actor: Actor, app_slug: str = "") -> list[str] | None:
         app_for(actor, app_slug, Role.ADMIN, action="read the audit")
         return [app_slug]
     if not allowed:
-        from deployments import audit
+        from portal.audit import events as audit
 
         audit.record(
             actor=actor, action="denied", detail=f"Refused to read the audit: {actor.name} administers no app."
         )
         raise PermissionDenied("Only staff and app admins may read the audit.")
     return allowed
-
-
-def deployment_for(actor: Actor, deployment_id: int):
-    """A deployment the actor may see, with their grant on its app; Http404 otherwise."""
-    from deployments.models import Deployment
-
-    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
-    if deployment is None:
-        raise Http404("No such deployment.")
-    try:
-        grant = require(actor, deployment.app)
-    except Http404:
-        # The same answer as a missing id: an app's deployment must not reveal that the app exists.
-        raise Http404("No such deployment.") from None
-    return deployment, grant

@@ -13,11 +13,11 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest
 
-from deployments import audit
 from portal.actor import Actor
-from portal.admin import SecretsForm, StaffAdmin, StaffInline, admin_actor, change_text, secret_field
+from portal.adminkit import SecretsForm, StaffAdmin, StaffInline, admin_actor, change_text, secret_field
+from portal.audit import events as audit
 from projects.models import Access, App, Target
-from projects.services import HEROKU_APP_NAME
+from projects.services import HEROKU_APP_NAME, role_text
 
 
 class AppForm(SecretsForm):
@@ -67,10 +67,6 @@ def _who(grant: Access) -> str:
     return grant.user.username if grant.user_id else f"team {grant.team.name}"
 
 
-def _role_text(role: str, deploy_protected: bool) -> str:
-    return f"{role} + deploy_protected" if deploy_protected else role
-
-
 def record_saved(actor: Actor, obj, form: forms.ModelForm, *, created: bool) -> None:
     """One event for one saved app, target or grant, saying what changed."""
     if isinstance(obj, App):
@@ -89,11 +85,11 @@ def record_saved(actor: Actor, obj, form: forms.ModelForm, *, created: bool) -> 
             detail = f"Changed {obj.slug}: {change_text(form)}."
             audit.record(actor=actor, action="target.changed", target=obj, detail=detail)
     elif isinstance(obj, Access):
-        now = _role_text(obj.role, obj.deploy_protected)
+        now = role_text(obj.role, obj.deploy_protected)
         if created:
             audit.record(actor=actor, action="access.granted", app=obj.app, detail=f"Granted {now} to {_who(obj)}.")
         elif form.has_changed():
-            before = _role_text(form.initial.get("role", obj.role), form.initial.get("deploy_protected", False))
+            before = role_text(form.initial.get("role", obj.role), form.initial.get("deploy_protected", False))
             if {"user", "team", "app"} & set(form.changed_data):
                 detail = f"Changed a grant: {change_text(form)}."
             else:
@@ -127,7 +123,7 @@ def record_team_members(actor: Actor, team: Group, *, added: list[str], removed:
         return
     for grant in Access.objects.filter(team=team).select_related("app"):
         detail = (
-            f"Team {team.name}: {'; '.join(parts)} (the team holds {_role_text(grant.role, grant.deploy_protected)})."
+            f"Team {team.name}: {'; '.join(parts)} (the team holds {role_text(grant.role, grant.deploy_protected)})."
         )
         audit.record(actor=actor, action="access.changed", app=grant.app, detail=detail)
 

@@ -1,4 +1,4 @@
-"""API endpoints for users, apps, targets, access and commits: parse, check, one service."""
+"""API endpoints for users, apps, targets, access, CI statuses and the audit: parse, check, one service."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
-from deployments.services import active_lock
-from portal.api import SessionAuth, TokenAuth, actor
-from portal.errors import BadRequest, Unavailable
-from projects import access, ci, mirror, selectors, services
-from projects.git import GitError
-from projects.mirror import RefError
+from portal.apiauth import SessionAuth, TokenAuth, actor
+from portal.audit import queries as audit_log
+from projects import access, ci, services
+from projects.locks import active_lock
 from projects.models import App, Role, Target
 
 router = Router(tags=["apps"])
+
+PAGE_SIZE = 50
 
 
 class UserIn(Schema):
@@ -83,17 +83,6 @@ class AccessOut(Schema):
     deploy_protected: bool
 
 
-class CiContext(Schema):
-    context: str
-    state: str
-    target_url: str
-
-
-class CiOut(Schema):
-    state: str
-    contexts: list[CiContext]
-
-
 class StatusIn(Schema):
     state: str
     context: str = Field(..., max_length=255)
@@ -121,14 +110,14 @@ class SecretIn(Schema):
     secret: str = Field(..., max_length=200)
 
 
-class CommitOut(Schema):
-    sha: str
-    message: str
-    author: str
-    date: datetime
-    deployed_to: list[str]
-    live_on: list[str]
-    ci: CiOut | None
+class AuditOut(Schema):
+    at: datetime
+    actor: str
+    action: str
+    app: str
+    target: str
+    deployment: int | None
+    detail: str
 
 
 def target_out(target: Target) -> dict:
@@ -194,42 +183,6 @@ def revoke_access(request: HttpRequest, app: str, username: str):
     return Status(204, None)
 
 
-@router.get("/apps/{app}/commits", response=list[CommitOut])
-def list_commits(
-    request: HttpRequest, app: str, branch: str = "", limit: int = Query(50, ge=1, le=100), page: int = Query(1, ge=1)
-):
-    found = access.app_for(actor(request), app)
-    try:
-        # Pipelines read this right after a push: fetch first (a fetch that just ran counts).
-        mirror.sync(found, max_age=1)
-        rows, _ = selectors.commit_rows(found, branch or found.default_branch, page=page, per_page=limit)
-    except RefError as error:
-        raise BadRequest(f"branch: {error}") from None
-    except GitError as error:
-        raise Unavailable(f"The repository could not be read: {error}") from None
-    return [
-        {
-            "sha": row.commit.sha,
-            "message": row.commit.message,
-            "author": row.commit.author,
-            "date": row.commit.date,
-            "deployed_to": row.deployed_to,
-            "live_on": [t.slug for t in row.live_on],
-            "ci": ci_out(row.ci),
-        }
-        for row in rows
-    ]
-
-
-def ci_out(combined: ci.Combined | None) -> dict | None:
-    if combined is None:
-        return None
-    return {
-        "state": combined.state,
-        "contexts": [{"context": s.context, "state": s.state, "target_url": s.target_url} for s in combined.contexts],
-    }
-
-
 @router.post(
     "/apps/{app}/commits/{sha}/statuses",
     response={201: StatusOut},
@@ -262,6 +215,27 @@ def set_github_secret(request: HttpRequest, app: str, body: SecretIn):
     found = access.app_for(actor(request), app)
     ci.github_secret_set(actor=actor(request), app=found, secret=body.secret)
     return Status(204, None)
+
+
+@router.get("/audit", response=list[AuditOut])
+def list_audit(
+    request: HttpRequest,
+    app: str = "",
+    user: str = "",
+    action: str = "",
+    target: str = "",
+    since: str = "",
+    until: str = "",
+    page: int = Query(1, ge=1),
+):
+    """Newest first. `since` and `until` are dates (YYYY-MM-DD, until inclusive) or ISO 8601 times."""
+    scope = access.audit_scope(actor(request), app.strip())
+    filters = audit_log.Filters.parse(
+        {"app": app, "user": user, "action": action, "target": target, "since": since, "until": until}
+    )
+    events = audit_log.events(apps=scope, filters=filters)
+    start = (page - 1) * PAGE_SIZE
+    return list(events[start : start + PAGE_SIZE].values(*AuditOut.model_fields))
 
 
 __all__ = ["Role", "router"]

@@ -8,8 +8,8 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deployments import audit
 from portal.actor import Actor
+from portal.audit import events as audit
 from portal.errors import BadRequest
 from portal.models import ApiToken
 from projects import access

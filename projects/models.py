@@ -162,3 +162,18 @@ class CommitStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sha[:7]} {self.context}: {self.state}"
+
+
+class Lock(models.Model):
+    target = models.OneToOneField(Target, on_delete=models.CASCADE, related_name="lock")
+    reason = models.CharField(max_length=500)
+    by = models.CharField(max_length=150)
+    until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # The table keeps the name it had when locks lived in deployments/.
+        db_table = "deployments_lock"
+
+    def __str__(self) -> str:
+        return f"{self.target} locked by {self.by}: {self.reason}"

@@ -10,11 +10,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
-from deployments import audit
 from portal import crypto
 from portal.actor import Actor
+from portal.audit import events as audit
 from portal.errors import BadRequest, Conflict
-from projects import access
+from projects import access, tasks
 from projects.models import Access, App, Role, Target
 
 HEROKU_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,29}$")
@@ -65,16 +65,10 @@ def app_create(*, actor: Actor, slug: str, name: str, repo_url: str, default_bra
         with transaction.atomic():
             app.save()
             audit.record(actor=actor, action="app.created", app=app, detail=f"Created app {slug} from {repo_url}.")
-            transaction.on_commit(lambda: _warm_mirror(app.pk))
+            transaction.on_commit(lambda: tasks.enqueue_mirror_sync(app.pk))
     except IntegrityError:
         raise Conflict(f"An app with the slug '{slug}' already exists.") from None
     return app
-
-
-def _warm_mirror(app_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task("deployments.tasks.sync_mirror", app_id, task_name=f"mirror-{app_id}")
 
 
 def target_create(*, actor: Actor, app: App, api_key: str = "", **fields) -> Target:
@@ -102,7 +96,8 @@ def target_create(*, actor: Actor, app: App, api_key: str = "", **fields) -> Tar
     return target
 
 
-def _role_text(role: str, deploy_protected: bool) -> str:
+def role_text(role: str, deploy_protected: bool) -> str:
+    """A grant as the audit words it."""
     return f"{role} + deploy_protected" if deploy_protected else role
 
 
@@ -122,17 +117,17 @@ def access_set(*, actor: Actor, app: App, username: str, role: str, deploy_prote
                 actor=actor,
                 action="access.granted",
                 app=app,
-                detail=f"Granted {_role_text(role, deploy_protected)} to {username}.",
+                detail=f"Granted {role_text(role, deploy_protected)} to {username}.",
             )
         elif (grant.role, grant.deploy_protected) != (role, deploy_protected):
-            before = _role_text(grant.role, grant.deploy_protected)
+            before = role_text(grant.role, grant.deploy_protected)
             grant.role, grant.deploy_protected = role, deploy_protected
             grant.save(update_fields=["role", "deploy_protected"])
             audit.record(
                 actor=actor,
                 action="access.changed",
                 app=app,
-                detail=f"Changed {username} from {before} to {_role_text(role, deploy_protected)}.",
+                detail=f"Changed {username} from {before} to {role_text(role, deploy_protected)}.",
             )
     return grant
 

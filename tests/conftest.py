@@ -8,7 +8,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from deployments import runner
 from deployments.models import Deployment
 from portal.models import ApiToken
 from projects.models import Access, App, Role, Target
@@ -128,8 +127,10 @@ def run_worker() -> list[int]:
             return ran
         for ack_id, payload in tasks:
             task = SignedPackage.loads(payload)
-            module, _, name = task["func"].rpartition(".")
-            func = getattr(__import__(module, fromlist=[name]), name)
+            func = task["func"]
+            if not callable(func):
+                module, _, name = func.rpartition(".")
+                func = getattr(__import__(module, fromlist=[name]), name)
             result = func(*task["args"], **task["kwargs"])
             broker.acknowledge(ack_id)
             if task["func"] == "deployments.tasks.run_deployment" and result:
@@ -154,7 +155,7 @@ def deployment(pk: int) -> Deployment:
     return Deployment.objects.get(pk=pk)
 
 
-__all__ = ["runner", "deployment"]
+__all__ = ["deployment"]
 
 
 def wait_for(predicate, *, timeout: float = 60, every: float = 0.2, what: str = "the condition"):

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.test import Client
 from django.utils import timezone
 
-from deployments.models import AuditEvent
+from portal.audit.models import AuditEvent
 
 LOGIN = "/accounts/login/"
 PASSWORD = "pw-deployer-Long1"

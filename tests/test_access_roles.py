@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from deployments.models import AuditEvent
 from portal.actor import Actor
+from portal.audit.models import AuditEvent
 from projects import access
 from projects.models import Access, Role, Target
 

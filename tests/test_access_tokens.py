@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from deployments.models import AuditEvent
+from portal.audit.models import AuditEvent
 from portal.models import ApiToken
 from tests.conftest import Api
 

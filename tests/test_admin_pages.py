@@ -7,7 +7,8 @@ from django import forms
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from deployments.models import AuditEvent, Deployment, LogLine
+from deployments.models import Deployment, LogLine
+from portal.audit.models import AuditEvent
 from portal.models import ApiToken
 from projects.models import Access, App, Role, Target
 
@@ -73,8 +74,8 @@ def test_every_admin_list_and_form_opens_for_staff(app, staff, users):
         reverse("admin:portal_apitoken_changelist") + "?q=laptop",
         reverse("admin:deployments_deployment_changelist") + "?status__exact=queued",
         reverse("admin:deployments_deployment_change", args=[deployment.pk]),
-        reverse("admin:deployments_auditevent_changelist") + "?q=shop",
-        reverse("admin:deployments_lock_changelist"),
+        reverse("admin:audit_auditevent_changelist") + "?q=shop",
+        reverse("admin:projects_lock_changelist"),
     ]
     for page in pages:
         assert staff.get(page).status_code == 200, page
@@ -232,17 +233,17 @@ def test_the_audit_log_cannot_be_added_changed_or_deleted_in_the_admin(app, staf
     staff_user.is_superuser = True
     staff_user.save(update_fields=["is_superuser"])
     event = AuditEvent.objects.create(actor="viewer", action="denied", source="web", detail="Refused.")
-    change = reverse("admin:deployments_auditevent_change", args=[event.pk])
+    change = reverse("admin:audit_auditevent_change", args=[event.pk])
 
     page = staff.get(change)
     assert page.status_code == 200
     assert b'name="_save"' not in page.content
     assert staff.post(change, {"actor": "someone-else", "detail": "Edited."}).status_code == 403
     assert (
-        staff.post(reverse("admin:deployments_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+        staff.post(reverse("admin:audit_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
     )
-    assert staff.get(reverse("admin:deployments_auditevent_add")).status_code == 403
-    changelist = reverse("admin:deployments_auditevent_changelist")
+    assert staff.get(reverse("admin:audit_auditevent_add")).status_code == 403
+    changelist = reverse("admin:audit_auditevent_changelist")
     staff.post(changelist, {"action": "delete_selected", "_selected_action": [str(event.pk)], "post": "yes"})
     assert AuditEvent.objects.filter(pk=event.pk, actor="viewer", detail="Refused.").exists()
 

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from deployments.models import AuditEvent
+from portal.audit.models import AuditEvent
 from portal.models import ApiToken
 from projects.models import Access, App, Role
 from tests.test_admin_pages import post_data

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
-from deployments.models import AuditEvent
+from portal.audit.models import AuditEvent
 
 REPLACE = (
     "{verb} INTO {table} (id, at, actor, action, source, app, target, detail) "

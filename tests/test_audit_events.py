@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from deployments import runner
-from deployments.models import AuditEvent, Deployment, LogLine
+from deployments.engine import claim, finish, run
+from deployments.models import Deployment, LogLine
+from portal.audit.models import AuditEvent
 from tests.conftest import run_worker
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
@@ -67,12 +68,12 @@ def test_cancelling_a_queued_deployment_leaves_one_event(app, api):
 
 def test_cancelling_a_running_deployment_is_audited_once_as_the_person_who_cancelled(app, api):
     pk = api("deployer").post(DEPLOYS, {"ref": "main"}).json()["id"]
-    claimed = runner.claim_next(app.targets.get().pk)  # a worker took it: it is running
+    claimed = claim.claim_next(app.targets.get().pk)  # a worker took it: it is running
     assert claimed is not None and claimed.pk == pk
 
     assert api("app_admin").post(f"/api/deployments/{pk}/cancel").status_code == 202
     assert api("deployer").post(f"/api/deployments/{pk}/cancel").status_code == 202  # asked again: still running
-    runner.execute(claimed)  # the worker reads the cancel before git starts
+    run.execute(claimed)  # the worker reads the cancel before git starts
 
     assert Deployment.objects.get(pk=pk).status == "cancelled"
     event = only("deployment.cancelled")
@@ -82,12 +83,12 @@ def test_cancelling_a_running_deployment_is_audited_once_as_the_person_who_cance
 
 def test_a_cancel_that_comes_after_the_push_finished_leaves_the_success_and_a_log_line(app, api):
     pk = api("deployer").post(DEPLOYS, {"ref": "main"}).json()["id"]
-    claimed = runner.claim_next(app.targets.get().pk)
+    claimed = claim.claim_next(app.targets.get().pk)
     assert claimed is not None and claimed.pk == pk
 
     assert api("app_admin").post(f"/api/deployments/{pk}/cancel").status_code == 202
     # The push ended before the worker looked at the cancel again: the worker records the success.
-    assert runner.finish(claimed, status="succeeded", reason="")
+    assert finish.finish(claimed, status="succeeded", reason="")
 
     assert Deployment.objects.get(pk=pk).status == "succeeded"
     assert not AuditEvent.objects.filter(action="deployment.cancelled").exists()

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from deployments.models import AuditEvent
+from portal.audit.models import AuditEvent
 from projects.models import Access, App, Role
 
 

@@ -8,9 +8,10 @@ import time
 import pytest
 
 from deployments import tasks
-from deployments.models import AuditEvent, Deployment, Lock
+from deployments.models import Deployment
+from portal.audit.models import AuditEvent
 from projects import mirror
-from projects.models import Target
+from projects.models import Lock, Target
 from tests.cd_helpers import SECRET, drain, github
 from tests.gitutil import remote_head
 

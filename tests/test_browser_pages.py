@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from deployments import services
+from deployments import locks, services
 from deployments.models import Deployment
 from portal.actor import Actor
 from projects import mirror
@@ -195,7 +195,7 @@ def test_rolling_back_goes_through_a_confirmation_that_lists_what_goes_back(open
 
 def test_a_locked_targets_disabled_button_says_why(open_as, site, users):
     target = Target.objects.get(slug="staging")
-    services.lock_target(actor=Actor(user=users["deployer"], source="web"), target=target, reason="Release freeze")
+    locks.lock_target(actor=Actor(user=users["deployer"], source="web"), target=target, reason="Release freeze")
     page = open_as("deployer")
     page.goto(site + "/apps/shop/")
 
@@ -226,7 +226,7 @@ def test_the_main_pages_fit_a_375_pixel_screen_without_horizontal_scroll(open_as
         actor=Actor(user=users["deployer"], source="api"), target=target, ref="main"
     )
     wait_for(lambda: finished(deployment.pk), timeout=60, what="the deployment")
-    services.lock_target(actor=Actor(user=users["deployer"], source="web"), target=target, reason="A long reason " * 6)
+    locks.lock_target(actor=Actor(user=users["deployer"], source="web"), target=target, reason="A long reason " * 6)
     by_sha = Deployment.objects.create(
         app=target.app, target=target, sha=deployment.sha, ref=deployment.sha, status="succeeded",
         requested_by_name="deployer", started_at=timezone.now(), finished_at=timezone.now(),
@@ -258,7 +258,7 @@ def test_the_main_pages_fit_a_375_pixel_screen_without_horizontal_scroll(open_as
 def _waiting_deployment(users) -> Deployment:
     """A deployment that stays queued: its target is locked, so no worker starts it."""
     target = Target.objects.get(slug="staging")
-    services.lock_target(actor=Actor(user=users["deployer"], source="web"), target=target, reason="Hold")
+    locks.lock_target(actor=Actor(user=users["deployer"], source="web"), target=target, reason="Hold")
     return Deployment.objects.create(
         app=target.app, target=target, sha=mirror.heads(target.app)["main"], ref="main", requested_by_name="deployer"
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from deployments import runner
-from deployments.models import AuditEvent, Deployment
+from deployments.engine import run
+from deployments.models import Deployment
+from portal.audit.models import AuditEvent
 from projects.models import Target
 from tests.gitutil import remote_head
 
@@ -85,7 +86,7 @@ def test_the_gate_is_checked_again_when_a_queued_deployment_starts(app, api, rep
     queued = api("deployer").post(DEPLOYS, {"ref": "main"}).json()
     status(api, repo.shas[-1], "failure")
 
-    runner.run(queued["id"])
+    run.run(queued["id"])
 
     deployment = Deployment.objects.get(pk=queued["id"])
     assert deployment.status == "failed"

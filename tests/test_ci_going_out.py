@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deployments.models import Deployment
-from deployments.outgoing import compare_url
+from deployments.web.outgoing import compare_url
 from projects import mirror
 from projects.models import App, Target
 from tests.gitutil import bare_remote, remote_head

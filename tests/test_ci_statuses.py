@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deployments.models import AuditEvent
+from portal.audit.models import AuditEvent
 from portal.models import ApiToken
 from projects.models import App, CommitStatus
 from tests.conftest import Api

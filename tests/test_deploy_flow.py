@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deployments.models import AuditEvent, Deployment, LogLine
+from deployments.models import Deployment, LogLine
+from portal.audit.models import AuditEvent
 from projects.models import Target
 from tests.gitutil import BUILD_HOOK, bare_remote, remote_head
 
@@ -170,7 +171,7 @@ def test_a_missing_field_is_a_400_naming_it(app, api):
 
 def test_a_remote_that_moved_since_it_was_read_is_not_overwritten(app, api, worker, repo, remote, tmp_path: Path):
     """The lease comes from ls-remote just before the push: a stray push in between is refused."""
-    from deployments import push
+    from deployments.engine import push
     from projects import git, mirror
 
     deploy(api, worker, "main")

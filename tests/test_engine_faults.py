@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from django_q.models import OrmQ
 
-from deployments.models import AuditEvent, Deployment, LogLine
+from deployments.models import Deployment, LogLine
+from portal.audit.models import AuditEvent
 from projects.models import Target
 from tests.conftest import cluster_env, wait_for
 from tests.engine_util import Gate, alive, children

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from deployments import runner
-from deployments.models import AuditEvent, Deployment, LogLine
+from deployments.engine import reaper, run
+from deployments.models import Deployment, LogLine
+from portal.audit.models import AuditEvent
 from projects.models import Target
 from tests.conftest import run_worker, wait_for
 from tests.engine_util import Gate, alive
@@ -62,7 +63,7 @@ def test_cancelling_a_running_push_ends_git_and_its_process_group(app, api, tmp_
 
     def work() -> None:
         try:
-            runner.run(pk)  # what a worker does with the task
+            run.run(pk)  # what a worker does with the task
         finally:
             connection.close()
 
@@ -188,7 +189,7 @@ def test_the_reaper_leaves_a_live_push_alone_because_its_worker_heart_beats(app,
 
     def work() -> None:
         try:
-            runner.run(pk)
+            run.run(pk)
         finally:
             connection.close()
 
@@ -197,7 +198,7 @@ def test_the_reaper_leaves_a_live_push_alone_because_its_worker_heart_beats(app,
     wait_for(gate.started, what="the push to reach the remote's hook")
     wait_for(lambda: beating_for(pk) > 4, timeout=20, what="the push to outlive the staleness period")
 
-    assert runner.reap() == {"lost": 0, "requeued": 0}
+    assert reaper.reap() == {"lost": 0, "requeued": 0}
     assert Deployment.objects.get(pk=pk).status == "running"
     gate.release()
     pushing.join(timeout=30)

@@ -10,10 +10,12 @@ import pytest
 from cryptography.fernet import Fernet
 from django.db import connection
 
-from deployments import releases, runner
-from deployments.models import AuditEvent, Deployment, LogLine
-from deployments.push import CUT_MARK, MAX_LINE, LineSplitter
+from deployments.engine import claim, run
+from deployments.engine.push import CUT_MARK, MAX_LINE, LineSplitter
+from deployments.heroku import releases
+from deployments.models import Deployment, LogLine
 from portal import crypto
+from portal.audit.models import AuditEvent
 from projects.models import App, Target
 from tests.conftest import run_worker, wait_for
 from tests.gitutil import bare_remote, git, remote_head
@@ -74,7 +76,7 @@ def test_a_running_heroku_release_rollback_cannot_be_cancelled_and_says_so(prod,
     first = released(api, worker, repo)
     response = api("deployer").post(f"/api/deployments/{first.pk}/release-rollback", {})
     assert response.status_code == 202, response.content
-    rollback = runner.claim_next(prod.pk)  # what a worker holds while it calls the Platform API
+    rollback = claim.claim_next(prod.pk)  # what a worker holds while it calls the Platform API
     assert rollback is not None and rollback.kind == "release_rollback"
 
     cancel = api("deployer").post(f"/api/deployments/{rollback.pk}/cancel")
@@ -179,7 +181,7 @@ def test_a_cancel_during_the_fetch_ends_the_deployment_when_the_fetch_ends_witho
 
     def work() -> None:
         try:
-            runner.run(pk)  # what a worker does with the task
+            run.run(pk)  # what a worker does with the task
         finally:
             connection.close()
 

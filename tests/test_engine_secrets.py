@@ -11,7 +11,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from deployments.models import AuditEvent, Deployment, LogLine
+from deployments.models import Deployment, LogLine
+from portal.audit.models import AuditEvent
 from tests.conftest import run_worker
 from tests.gitserver import GitHttpServer
 from tests.gitutil import BUILD_HOOK, bare_remote, remote_head

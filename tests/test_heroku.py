@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from deployments.heroku import Heroku, HerokuError
-from deployments.models import AuditEvent, Deployment, LogLine
+from deployments.heroku.client import Heroku, HerokuError
+from deployments.models import Deployment, LogLine
+from portal.audit.models import AuditEvent
 from projects.models import Target
 from tests.cd_helpers import Banner
 from tests.gitutil import remote_head

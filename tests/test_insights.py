@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from deployments import insights
 from deployments.models import Deployment
+from deployments.web import insights
 from projects import mirror
 from projects.models import Target
 

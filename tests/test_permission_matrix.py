@@ -13,8 +13,9 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from deployments.models import AuditEvent, Deployment
+from deployments.models import Deployment
 from portal.api import api as ninja_api
+from portal.audit.models import AuditEvent
 from portal.models import ApiToken
 from projects import mirror
 from projects.models import Target

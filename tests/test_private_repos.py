@@ -41,7 +41,7 @@ def test_the_token_is_encrypted_at_rest_and_not_in_the_audit(users, repo, http_g
     stored = App.objects.get(pk=app.pk)
     assert http_git.password not in stored.repo_token_encrypted
     assert stored.repo_token == http_git.password
-    from deployments.models import AuditEvent
+    from portal.audit.models import AuditEvent
 
     event = AuditEvent.objects.get(action="app.changed")
     assert http_git.password not in event.detail

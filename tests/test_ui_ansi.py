@@ -1,6 +1,6 @@
 """Build output colours become HTML only after the text is escaped."""
 
-from deployments.ansi import plain, to_html
+from deployments.web.ansi import plain, to_html
 
 
 def test_it_escapes_markup_before_adding_its_own():

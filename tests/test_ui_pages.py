@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deployments import services
+from deployments import locks, services
 from deployments.models import Deployment, LogLine
 from portal.actor import Actor
 from projects import mirror
@@ -144,7 +144,7 @@ def test_the_dashboard_shows_a_running_deployment_with_its_last_line_and_the_loc
     deployment = request_deploy(users)
     Deployment.objects.filter(pk=deployment.pk).update(status="running", started_at=deployment.created_at)
     LogLine.objects.create(deployment=deployment, n=1, text="\x1b[1m-----> Compiling assets\x1b[0m")
-    services.lock_target(
+    locks.lock_target(
         actor=Actor(user=users["deployer"], source="web"), target=Target.objects.get(slug="staging"), reason="Freeze"
     )
 

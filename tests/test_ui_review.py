@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from deployments import services
+from deployments import locks
 from deployments.models import Deployment, LogLine
 from portal.actor import Actor
 from projects import mirror
@@ -130,7 +130,7 @@ def test_a_queued_deployment_says_what_it_waits_for(app, users, repo, browser_cl
     mirror.sync(app)
     first = deployment(app, users, sha=repo.shas[-1], status="running", started_at=timezone.now())
     second = deployment(app, users, sha=repo.shas[-1])
-    services.lock_target(
+    locks.lock_target(
         actor=Actor(user=users["deployer"], source="web"), target=Target.objects.get(slug="staging"), reason="Freeze"
     )
 
@@ -192,7 +192,7 @@ def test_protected_and_diverged_deploys_go_through_the_confirmation(app, users, 
 
 def test_a_refused_deploy_goes_back_to_the_page_it_came_from(app, users, repo, browser_client):
     mirror.sync(app)
-    services.lock_target(
+    locks.lock_target(
         actor=Actor(user=users["deployer"], source="web"), target=Target.objects.get(slug="staging"), reason="Freeze"
     )
     client = browser_client("deployer")

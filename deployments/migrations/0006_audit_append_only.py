@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from deployments import append_only
+from portal.audit import append_only
 
 
 def create_triggers(apps, schema_editor):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 
 from deployments.models import Deployment, Status
-from deployments.outgoing import compare_url, going_out
+from deployments.web.outgoing import compare_url, going_out
 from projects import access, ci
 from projects.models import App, Role, Target
 

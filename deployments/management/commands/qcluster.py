@@ -16,7 +16,7 @@ from django.db import connection
 from django_q.cluster import Cluster
 from django_q.management.commands import qcluster
 
-from deployments import worker
+from deployments.engine import shutdown as worker
 
 log = logging.getLogger("bartender.worker")
 _LOOP_SECONDS = 0.2
@@ -60,10 +60,10 @@ class Command(qcluster.Command):
 def _reap() -> None:
     # Imported here, after the cluster forked: nothing of the runner needs to be in the workers
     # before they import it themselves.
-    from deployments import runner
+    from deployments.engine import reaper
 
     try:
-        found = runner.reap()
+        found = reaper.reap()
         if any(found.values()):
             log.info("reaper: %s", found)
     except Exception:  # the next round tries again; the loop must outlive a locked database

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from portal import accounts
+from portal.accounts import services as accounts
 from portal.actor import Actor
 from portal.errors import ServiceError
 

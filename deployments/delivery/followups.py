@@ -1,0 +1,40 @@
+"""What the runner hands on at a deployment's start and end: notifications, email, Heroku release.
+
+Everything here is enqueued as its own task or is a quick insert, and nothing here may fail or
+slow the deployment: errors are logged and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from deployments import queue
+from deployments.delivery import notify
+from deployments.models import Deployment, Kind, Status
+
+log = logging.getLogger("bartender.followups")
+
+
+def on_start(deployment: Deployment) -> None:
+    try:
+        notify.deployment_event(deployment, "deployment.started")
+    except Exception:
+        log.exception("start follow-ups of deployment %s failed", deployment.pk)
+
+
+def on_finish(deployment: Deployment) -> None:
+    """After a deployment reached its end state (committed)."""
+    try:
+        deployment = Deployment.objects.select_related("app", "target").get(pk=deployment.pk)
+        if deployment.status in (Status.SUCCEEDED, Status.FAILED):
+            notify.deployment_event(deployment, f"deployment.{deployment.status}")
+        if deployment.status == Status.FAILED and deployment.requested_by_id:
+            queue.email_failure(deployment.pk)
+        if (
+            deployment.status == Status.SUCCEEDED
+            and deployment.target.heroku_app
+            and deployment.kind != Kind.RELEASE_ROLLBACK
+        ):
+            queue.record_heroku_release(deployment.pk)
+    except Exception:
+        log.exception("finish follow-ups of deployment %s failed", deployment.pk)

@@ -1,0 +1,263 @@
+"""Outgoing notifications: per-app webhooks (Slack-compatible or signed JSON) and failure emails.
+
+Each delivery is its own task with a short timeout, so a dead endpoint costs a worker at most
+a few seconds and never touches a deployment. A failed delivery is retried as a new delivery
+row due after a growing pause; the minute schedule enqueues deliveries that are due.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from deployments import queue
+from deployments.models import Delivery, Deployment, Status, Webhook
+from portal import crypto
+from portal.actor import Actor
+from portal.audit import events as audit
+from portal.errors import BadRequest
+from portal.outbound import no_redirect_opener
+from projects import access
+from projects.models import App, Lock, Role
+from projects.validators import url_problem
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+log = logging.getLogger("bartender.notify")
+
+EVENTS = ("deployment.started", "deployment.succeeded", "deployment.failed", "target.locked")
+TIMEOUT = 5
+MAX_TRIES = 5
+FIRST_PAUSE = 30  # seconds before the second try; doubled for each later one
+_STUCK_AFTER = timedelta(minutes=2)
+
+
+class DeliveryError(Exception):
+    """The endpoint could not be reached or answered with an error; the message says which."""
+
+
+REDIRECTED = "The endpoint answered a redirect (3xx); redirects are not followed."
+
+
+def webhook_create(
+    *, actor: Actor, app: App, name: str, url: str, format: str = Webhook.Format.SLACK, secret: str = "",
+    events: list[str] | None = None,
+) -> tuple[Webhook, str]:  # fmt: skip
+    """Add an outgoing webhook; returns it and its signing secret (generated when not given)."""
+    import secrets as random
+
+    access.require(actor, app, Role.ADMIN, action="add notification webhooks")
+    # The repository URL rules, narrowed to http(s): https anywhere, http to loopback only.
+    if not url.lower().startswith(("https://", "http://")) or url_problem(url) or len(url) > 1000:
+        raise BadRequest("url: must be an https URL (plain http only to a loopback host).")
+    if format not in Webhook.Format.values:
+        raise BadRequest(f"format: must be one of {', '.join(Webhook.Format.values)}.")
+    events = list(events or [])
+    unknown = [event for event in events if event not in EVENTS]
+    if unknown:
+        raise BadRequest(f"events: unknown {', '.join(unknown)}; choose from {', '.join(EVENTS)}.")
+    if not name.strip():
+        raise BadRequest("name: give the webhook a name.")
+    secret = secret or random.token_urlsafe(32)
+    with transaction.atomic():
+        webhook = Webhook.objects.create(
+            app=app, name=name.strip()[:100], url=url, format=format, events=events,
+            secret_encrypted=crypto.encrypt(secret),
+        )  # fmt: skip
+        audit.record(actor=actor, action="app.changed", app=app, detail=f"Added notification webhook '{webhook.name}'.")
+    return webhook, secret
+
+
+# Events -------------------------------------------------------------------------------------
+
+
+def deployment_event(deployment: Deployment, event: str) -> list[Delivery]:
+    target = deployment.target
+    verb = {
+        "deployment.started": "started",
+        "deployment.succeeded": "succeeded",
+        "deployment.failed": "failed",
+    }[event]
+    text = (
+        f"{deployment.app.name}: deployment #{deployment.pk} of {deployment.short_sha} to {target.name} {verb}"
+        f" ({deployment.kind}, by {deployment.requested_by_name})."
+    )
+    if event == "deployment.failed" and deployment.reason:
+        text += f" {deployment.reason}"
+    data = {
+        "deployment": {
+            "id": deployment.pk,
+            "sha": deployment.sha,
+            "ref": deployment.ref,
+            "kind": deployment.kind,
+            "status": deployment.status,
+            "requested_by": deployment.requested_by_name,
+            "reason": deployment.reason,
+            "url": _url(f"/deployments/{deployment.pk}/"),
+        },
+    }
+    return emit(app=deployment.app, event=event, text=_with_link(text, data["deployment"]["url"]), target=target.slug,
+                data=data)  # fmt: skip
+
+
+def target_locked(lock: Lock) -> list[Delivery]:
+    target = lock.target
+    text = f"{target.app.name}: {target.name} was locked by {lock.by}: {lock.reason}"
+    data = {"lock": {"reason": lock.reason, "by": lock.by, "until": lock.until.isoformat() if lock.until else None}}
+    return emit(app=target.app, event="target.locked", text=text, target=target.slug, data=data)
+
+
+def _url(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path if settings.SITE_URL else ""
+
+
+def _with_link(text: str, url: str) -> str:
+    return f"{text} {url}" if url else text
+
+
+def emit(*, app: App, event: str, text: str, target: str = "", data: dict | None = None) -> list[Delivery]:
+    """One delivery per subscribed webhook of `app`, each enqueued as its own task."""
+    now = timezone.now()
+    made = []
+    for webhook in app.webhooks.filter(active=True):
+        if webhook.events and event not in webhook.events:
+            continue
+        if webhook.format == Webhook.Format.SLACK:
+            payload = {"text": text}
+        else:
+            payload = {"event": event, "app": app.slug, "target": target, "at": now.isoformat(), "text": text,
+                       **(data or {})}  # fmt: skip
+        made.append(Delivery.objects.create(webhook=webhook, event=event, payload=payload, due_at=now))
+    for delivery in made:
+        queue.deliver(delivery.pk, timeout=TIMEOUT * 3)
+    return made
+
+
+# Delivering ---------------------------------------------------------------------------------
+
+
+def deliver(delivery_id: int) -> str | None:
+    """Send one due delivery once (a conditional claim); schedule the next try when it fails."""
+    now = timezone.now()
+    if not Delivery.objects.filter(pk=delivery_id, state=Delivery.State.PENDING, due_at__lte=now).update(
+        state=Delivery.State.SENDING, sent_at=now
+    ):
+        return None
+    delivery = Delivery.objects.select_related("webhook").get(pk=delivery_id)
+    webhook = delivery.webhook
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "Bartender"}
+    if webhook.format == Webhook.Format.JSON:
+        secret = crypto.decrypt(webhook.secret_encrypted)
+        headers["X-Bartender-Event"] = delivery.event
+        headers["X-Bartender-Delivery"] = str(delivery.pk)
+        headers["X-Bartender-Signature-256"] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    started = time.monotonic()
+    code, error = None, ""
+    try:
+        code = post(webhook.url, body, headers)
+    except DeliveryError as problem:
+        error = str(problem)
+        code = getattr(problem, "status", None)
+    elapsed = int((time.monotonic() - started) * 1000)
+    ok = code is not None and 200 <= code < 300 and not error
+    Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.SENDING).update(
+        state=Delivery.State.DELIVERED if ok else Delivery.State.FAILED,
+        status_code=code,
+        error=error[:300],
+        duration_ms=elapsed,
+    )
+    if not ok:
+        retry(delivery)
+    return "delivered" if ok else error or f"HTTP {code}"
+
+
+def retry(delivery: Delivery) -> Delivery | None:
+    if delivery.attempt >= MAX_TRIES:
+        log.warning("delivery %s to %s gave up after %s tries", delivery.pk, delivery.webhook, delivery.attempt)
+        return None
+    pause = FIRST_PAUSE * 2 ** (delivery.attempt - 1)
+    return Delivery.objects.create(
+        webhook=delivery.webhook,
+        event=delivery.event,
+        payload=delivery.payload,
+        attempt=delivery.attempt + 1,
+        due_at=timezone.now() + timedelta(seconds=pause),
+    )
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST `body`; the 2xx status, or DeliveryError (with `status` when the server answered,
+    a 3xx included: redirects are not followed)."""
+    try:
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        with no_redirect_opener().open(request, timeout=TIMEOUT) as response:
+            response.read(1024)
+            return response.status
+    except urllib.error.HTTPError as answer:
+        answer.close()
+        error = DeliveryError(REDIRECTED if 300 <= answer.code < 400 else f"The endpoint answered HTTP {answer.code}.")
+        error.status = answer.code
+        raise error from None
+    except (urllib.error.URLError, OSError) as problem:
+        reason = getattr(problem, "reason", problem)
+        raise DeliveryError(f"The endpoint could not be reached: {reason}.") from None
+    except http.client.HTTPException as problem:  # BadStatusLine, LineTooLong, InvalidURL, IncompleteRead...
+        raise DeliveryError(f"The endpoint did not answer like an HTTP server ({type(problem).__name__}).") from None
+    except ValueError as problem:  # a URL or header urllib cannot send
+        raise DeliveryError(f"The request could not be sent: {problem}.") from None
+
+
+def deliver_due() -> int:
+    """Enqueue deliveries whose time has come; give up on sends whose worker died."""
+    now = timezone.now()
+    for stuck in Delivery.objects.filter(state=Delivery.State.SENDING, sent_at__lt=now - _STUCK_AFTER):
+        if Delivery.objects.filter(pk=stuck.pk, state=Delivery.State.SENDING).update(
+            state=Delivery.State.FAILED, error="The worker sending it was lost."
+        ):
+            retry(stuck)
+    due = list(Delivery.objects.filter(state=Delivery.State.PENDING, due_at__lte=now).values_list("pk", flat=True))
+    for delivery_id in due:
+        queue.deliver(delivery_id, timeout=TIMEOUT * 3)
+    return len(due)
+
+
+def deliveries_for(app: App, *, limit: int = 50) -> QuerySet[Delivery]:
+    return Delivery.objects.filter(webhook__app=app).select_related("webhook").order_by("-id")[:limit]
+
+
+# Email --------------------------------------------------------------------------------------
+
+
+def email_failure(deployment: Deployment) -> bool:
+    """Tell the person who asked for a deployment that it failed (nobody to tell: automatic)."""
+    user = deployment.requested_by
+    if deployment.status != Status.FAILED or user is None or not user.email:
+        return False
+    link = _url(f"/deployments/{deployment.pk}/")
+    body = (
+        f"Your deployment #{deployment.pk} of {deployment.short_sha} ({deployment.ref}) to "
+        f"{deployment.target.name} ({deployment.app.name}) failed.\n\n{deployment.reason}\n"
+        + (f"\nThe log: {link}\n" if link else "")
+    )
+    send_mail(
+        subject=f"Deployment #{deployment.pk} to {deployment.target.name} failed",
+        message=body,
+        from_email=None,
+        recipient_list=[user.email],
+    )
+    return True

@@ -1,0 +1,61 @@
+"""Claiming: which queued deployment of a target runs next, decided by one conditional UPDATE.
+
+Any worker may be handed any deployment id; the claim (queued -> running, only while no other
+deployment of the target runs, enforced by a partial unique index too) decides who pushes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from deployments import queue
+from deployments.engine import shutdown
+from deployments.models import Deployment, Status
+from projects.locks import active_lock
+from projects.models import Target
+
+
+def worker_name() -> str:
+    # Computed per claim: django-q2 forks its workers after this module may be imported.
+    return f"{settings.WORKER_NAME or socket.gethostname()}:{os.getpid()}"
+
+
+def claim_next(target_id: int) -> Deployment | None:
+    """Conditionally move the target's oldest queued deployment to running."""
+    target = Target.objects.filter(pk=target_id).first()
+    if target is None or active_lock(target) is not None:
+        return None
+    first = Deployment.objects.filter(target_id=target_id, status=Status.QUEUED).order_by("id").first()
+    if first is None:
+        return None
+    if shutdown.stop_requested_at() is not None:
+        # This cluster is shutting down: leave it queued, for another cluster or the next start.
+        queue.run_deployment(first.pk)
+        return None
+    now = timezone.now()
+    running = Deployment.objects.filter(target_id=OuterRef("target_id"), status=Status.RUNNING)
+    try:
+        with transaction.atomic():
+            claimed = (
+                Deployment.objects.filter(pk=first.pk, status=Status.QUEUED)
+                .exclude(Exists(running))
+                .update(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name())
+            )
+    except IntegrityError:  # another worker's claim on this target won the race
+        return None
+    if not claimed:
+        return None
+    first.refresh_from_db()
+    return first
+
+
+def start_next(target_id: int) -> None:
+    first = Deployment.objects.filter(target_id=target_id, status=Status.QUEUED).order_by("id").first()
+    if first is not None:
+        queue.run_deployment(first.pk)

@@ -1,0 +1,147 @@
+"""The Heroku Platform API (releases only): the one module that talks to it.
+
+https://devcenter.heroku.com/articles/platform-api-reference#release
+Requests carry `Accept: application/vnd.heroku+json; version=3` and the target's API key as a
+bearer token. Lists are paged with the Range header: a 206 answer's Next-Range is sent back
+as the next request's Range. Redirects are refused, never followed: urllib would send the key
+along to wherever the Location points.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django.conf import settings
+
+from portal.outbound import no_redirect_opener
+
+ACCEPT = "application/vnd.heroku+json; version=3"
+TIMEOUT = 10
+_MAX_PAGES = 20
+
+
+class HerokuError(Exception):
+    """A Platform API call failed; the message is a sentence for the user (never the key)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str
+    version: int
+    description: str
+    status: str
+    current: bool
+
+    @classmethod
+    def from_json(cls, data: dict) -> Release:
+        try:
+            return cls(
+                id=str(data["id"]),
+                version=int(data["version"]),
+                description=str(data.get("description") or ""),
+                status=str(data.get("status") or ""),
+                current=bool(data.get("current")),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise HerokuError("Heroku answered with a release this client cannot read.") from None
+
+
+class Heroku:
+    def __init__(self, api_key: str, *, base_url: str = "", timeout: float = TIMEOUT) -> None:
+        if not api_key:
+            raise HerokuError("The target has no Heroku API key.")
+        self.api_key = api_key
+        self.base_url = (base_url or settings.HEROKU_API_URL).rstrip("/")
+        self.timeout = timeout
+
+    def releases(self, app: str, *, newest_first: bool = True, limit: int = 100, page_size: int = 200) -> list[Release]:
+        """Up to `limit` releases of `app`, following Range paging."""
+        order = "desc" if newest_first else "asc"
+        page_size = max(1, min(limit, page_size, 1000))
+        wanted = f"version ..; order={order}, max={page_size}"
+        found: list[Release] = []
+        for _ in range(_MAX_PAGES):
+            status, headers, body = self._call("GET", f"/apps/{quote(app, safe='')}/releases", range_=wanted)
+            if not isinstance(body, list):
+                raise HerokuError("Heroku answered the release list with something that is not a list.")
+            found += [Release.from_json(item) for item in body]
+            wanted = headers.get("Next-Range", "")
+            if status != 206 or not wanted or len(found) >= limit:
+                break
+        return found[:limit]
+
+    def latest_release(self, app: str) -> Release | None:
+        found = self.releases(app, limit=1)
+        return found[0] if found else None
+
+    def release(self, app: str, id_or_version: str | int) -> Release:
+        _, _, body = self._call("GET", f"/apps/{quote(app, safe='')}/releases/{quote(str(id_or_version), safe='')}")
+        return Release.from_json(body)
+
+    def rollback(self, app: str, release_id: str) -> Release:
+        """Create a new release running the slug and config of `release_id` (no build)."""
+        _, _, body = self._call("POST", f"/apps/{quote(app, safe='')}/releases", body={"release": release_id})
+        return Release.from_json(body)
+
+    def _call(self, method: str, path: str, *, body: dict | None = None, range_: str = "") -> tuple[int, dict, object]:
+        headers = {"Accept": ACCEPT, "Authorization": f"Bearer {self.api_key}", "User-Agent": "Bartender"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if range_:
+            headers["Range"] = range_
+        try:
+            request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
+            with no_redirect_opener().open(request, timeout=self.timeout) as response:
+                raw = response.read()
+                status, answer_headers = response.status, dict(response.headers.items())
+        except urllib.error.HTTPError as answer:
+            raise _error(answer.code, answer.read()) from None
+        except (urllib.error.URLError, OSError) as problem:
+            reason = getattr(problem, "reason", problem)
+            raise HerokuError(f"The Heroku API could not be reached: {reason}.") from None
+        except http.client.HTTPException as problem:  # BadStatusLine, LineTooLong, IncompleteRead...
+            raise HerokuError(
+                f"The Heroku API URL did not answer like an HTTP server ({type(problem).__name__})."
+            ) from None
+        except ValueError:  # a bad URL, or a key unfit for a header: that message would quote the key
+            raise HerokuError(
+                "The Heroku API request could not be made; check HEROKU_API_URL and the target's API key."
+            ) from None
+        try:
+            return status, answer_headers, json.loads(raw or b"null")
+        except ValueError:
+            raise HerokuError("The Heroku API answered with something that is not JSON.") from None
+
+
+def _error(status: int, raw: bytes) -> HerokuError:
+    try:
+        message = str(json.loads(raw).get("message") or "").strip()
+    except (ValueError, AttributeError):
+        message = ""
+    said = f" Heroku said: {message}" if message else ""
+    if status == 401:
+        text = "Heroku refused the target's API key (401 Unauthorized); check the key."
+    elif status == 403:
+        text = "The target's API key may not do this on that Heroku app (403 Forbidden)."
+    elif status == 404:
+        text = "Heroku has no such app or release, or the key cannot see it (404)."
+    elif status == 429:
+        text = "Heroku's API rate limit is used up (429 Too Many Requests); try again in a minute."
+    elif 300 <= status < 400:
+        return HerokuError(f"The Heroku API answered a redirect (HTTP {status}); redirects are not followed.", status)
+    else:
+        text = f"The Heroku API answered HTTP {status}."
+    if not text.endswith(" ") and said:
+        text += said if said.endswith((".", "!", "?")) else said + "."
+    return HerokuError(text, status)

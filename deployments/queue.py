@@ -1,0 +1,39 @@
+"""Enqueueing the worker's tasks (deployments/tasks.py): one typed helper per task, nothing else.
+
+The tasks run the engine, and the engine enqueues tasks (a finished deployment starts the next
+one of its target), so importing deployments.tasks here would close an import cycle. Each
+helper therefore names its task by dotted path, in this module only; tests/test_queue.py proves
+every path resolves to a task that takes these arguments.
+"""
+
+from __future__ import annotations
+
+from django_q.tasks import async_task
+
+TASKS = "deployments.tasks"
+
+
+def run_deployment(deployment_id: int) -> None:
+    """Run the target's oldest queued deployment (whichever worker claims it)."""
+    async_task(f"{TASKS}.run_deployment", deployment_id, task_name=f"deploy-{deployment_id}")
+
+
+def deliver(delivery_id: int, *, timeout: int) -> None:
+    async_task(f"{TASKS}.deliver", delivery_id, task_name=f"deliver-{delivery_id}", timeout=timeout)
+
+
+def email_failure(deployment_id: int) -> None:
+    async_task(f"{TASKS}.email_failure", deployment_id, task_name=f"email-{deployment_id}")
+
+
+def record_heroku_release(deployment_id: int) -> None:
+    async_task(f"{TASKS}.record_heroku_release", deployment_id, task_name=f"release-{deployment_id}")
+
+
+def refresh_app(app_id: int, max_age: float = 0) -> None:
+    """Fetch the app's mirror (older than `max_age` seconds) and let auto-deploy look at it."""
+    async_task(f"{TASKS}.refresh_app", app_id, max_age, task_name=f"refresh-{app_id}")
+
+
+def check_auto_deploy(app_id: int) -> None:
+    async_task(f"{TASKS}.check_auto_deploy", app_id, task_name=f"check_auto_deploy-{app_id}")

@@ -1,0 +1,58 @@
+"""Small endpoints the pages poll to stay live without reloads (the browser session authenticates).
+
+- `/live/state?app=SLUG`: a fingerprint of the visible apps' targets; the dashboard and the
+  app page fetch their fresh markup only when it changes. `lines=0` leaves running deployments'
+  log lines out of it (the app page, which does not show them).
+- `/deployments/ID/tail?after=N`: the log lines after N as HTML (ANSI colours rendered on the
+  server, escaped first) with the deployment's facts, for the deployment page.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, JsonResponse
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET
+
+from deployments import selectors
+from deployments.web import overview
+from deployments.web.pages import deployment_context, log_lines
+from portal.actor import Actor
+from projects import access
+
+TAIL_LINES = 2000
+
+
+@login_required
+@require_GET
+def state(request: HttpRequest) -> JsonResponse:
+    apps = access.visible_apps(request.user)
+    slug = request.GET.get("app", "")
+    if slug:
+        apps = apps.filter(slug=slug)
+    with_lines = request.GET.get("lines") != "0"
+    return JsonResponse({"version": overview.state_version(list(apps), with_log_lines=with_lines)})
+
+
+@login_required
+@require_GET
+def deployment_tail(request: HttpRequest, deployment_id: int) -> JsonResponse:
+    deployment, grant = selectors.deployment_for(Actor.from_request(request, "web"), deployment_id)
+    try:
+        after = max(0, int(request.GET.get("after", "0")))
+    except ValueError:
+        after = 0
+    lines = log_lines(deployment, after=after, limit=TAIL_LINES)
+    context = deployment_context(request, deployment, grant)
+    return JsonResponse(
+        {
+            "status": deployment.status,
+            "finished": deployment.is_finished,
+            "after": lines[-1].n if lines else after,
+            "more": len(lines) == TAIL_LINES,
+            "html": render_to_string("deployments/_log_lines.html", {"lines": lines}),
+            "facts": render_to_string("deployments/_facts.html", context, request=request),
+            "title": render_to_string("deployments/_title.txt", context).strip(),
+            "changes_heading": context["changes_heading"],
+        }
+    )

@@ -1,0 +1,67 @@
+"""The signed-in user's own account: profile with API tokens, and the login page's form."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from portal.accounts import services as accounts
+from portal.accounts.login import LoginForm
+from portal.actor import Actor
+from portal.errors import ServiceError
+from portal.models import ApiToken
+
+login = auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True)
+MAX_EXPIRY_DAYS = 3650
+
+
+def _render_profile(request: HttpRequest, *, new_token: str = "", status: int = 200) -> HttpResponse:
+    tokens = ApiToken.objects.filter(user=request.user).select_related("ci_app").order_by("-created_at")
+    return render(
+        request,
+        "portal/profile.html",
+        {"tokens": tokens, "new_token": new_token, "now": timezone.now()},
+        status=status,
+    )
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    return _render_profile(request)
+
+
+@login_required
+@require_POST
+def token_create(request: HttpRequest) -> HttpResponse:
+    days = request.POST.get("expires_days", "").strip()
+    if days and (not days.isdigit() or not 1 <= int(days) <= MAX_EXPIRY_DAYS):
+        messages.error(request, f"Expiry: a whole number of days from 1 to {MAX_EXPIRY_DAYS}, or empty for never.")
+        return redirect("profile")
+    expires_at = timezone.now() + timedelta(days=int(days)) if days else None
+    try:
+        _, raw = accounts.token_create(
+            actor=Actor.from_request(request, "web"),
+            user=request.user,
+            name=request.POST.get("name", ""),
+            expires_at=expires_at,
+        )
+    except ServiceError as error:
+        messages.error(request, str(error))
+        return redirect("profile")
+    # Shown on this one answer only: the token is not kept anywhere but its hash.
+    return _render_profile(request, new_token=raw, status=201)
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    accounts.token_revoke(actor=Actor.from_request(request, "web"), token_id=token_id)
+    messages.info(request, "Token revoked.")
+    return redirect("profile")
