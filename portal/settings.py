@@ -70,7 +70,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "bartender@localhost")
 DEPLOY_TIMEOUT = env_int("DEPLOY_TIMEOUT", 15 * 60, minimum=1)
 DEPLOY_HEARTBEAT = env_int("DEPLOY_HEARTBEAT", 10, minimum=1)
 DEPLOY_STALE_AFTER = env_int("DEPLOY_STALE_AFTER", 60, minimum=2)
-# The reaper runs in every qcluster's main process this often (deployments.worker).
+# The reaper runs in every qcluster's main process this often (deployments/engine/shutdown.py).
 DEPLOY_REAP_EVERY = env_int("DEPLOY_REAP_EVERY", 30, minimum=1)
 # On SIGTERM a worker lets a running push go on this long, then ends it ("worker stopped").
 DEPLOY_STOP_GRACE = env_int("DEPLOY_STOP_GRACE", 30, minimum=0)

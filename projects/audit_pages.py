@@ -31,7 +31,7 @@ def audit_page(request: HttpRequest) -> HttpResponse:
         actor, filters, events = _filtered(request)
     except BadRequest as error:
         return render(
-            request, "deployments/audit.html", {"error": str(error), "actions": audit_log.ACTIONS}, status=400
+            request, "projects/audit.html", {"error": str(error), "actions": audit_log.ACTIONS}, status=400
         )
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -39,7 +39,7 @@ def audit_page(request: HttpRequest) -> HttpResponse:
     apps = access.audit_scope(actor)
     return render(
         request,
-        "deployments/audit.html",
+        "projects/audit.html",
         {
             "page": page,
             "filters": request.GET,

@@ -1,8 +1,9 @@
 """Running one deployment in a worker: claim it, check it may still start, fetch, push, finish.
 
 The steps live beside this module: claim.py (who runs next), push.py (git push as a
-compare-and-swap, streamed), log.py (its lines), heartbeat.py, finish.py (its end state, audit,
-follow-ups), reaper.py (lost workers) and shutdown.py (a qcluster that stops).
+compare-and-swap, streamed), heartbeat.py, finish.py (its end state, audit, follow-ups),
+release_rollback.py (Heroku's fast rollback), reaper.py (lost workers) and shutdown.py (a
+qcluster that stops); the lines go through deployments/log.py.
 """
 
 from __future__ import annotations

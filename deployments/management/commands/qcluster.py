@@ -1,7 +1,7 @@
 """django-q2's `qcluster`, plus a graceful stop for pushes and the reaper on a timer.
 
 Same command and options as django-q2's (this app comes first in INSTALLED_APPS, so this one
-is found first). See deployments.worker for why and how.
+is found first). See deployments/engine/shutdown.py for why and how.
 """
 
 from __future__ import annotations
