@@ -68,6 +68,7 @@ def test_the_client_never_follows_a_redirect_with_the_api_key(heroku, code):
     assert elsewhere.requests == []
     assert [method for method, path, headers in heroku.requests] == ["GET", "POST"]
     assert listing.value.status == rollback.value.status == code
+    assert str(listing.value).endswith(f"It pointed to {elsewhere.url}/apps/shop-prod/releases.")
     assert len(heroku.releases["shop-prod"]) == 1
 
 

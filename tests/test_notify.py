@@ -128,7 +128,9 @@ def test_a_redirect_is_never_followed_and_the_delivery_is_retried(app, api, work
     assert len(receiver.received) == 1
     first = Delivery.objects.get(attempt=1)
     assert (first.state, first.status_code) == ("failed", code)
-    assert first.error == "The endpoint answered a redirect (3xx); redirects are not followed."
+    assert first.error == (
+        f"The endpoint answered a redirect (HTTP {code}); redirects are not followed. It pointed to {elsewhere.url}."
+    )
     assert Delivery.objects.get(attempt=2).state == "pending"
 
 
@@ -141,7 +143,7 @@ def test_an_endpoint_that_does_not_speak_http_fails_the_delivery_and_it_is_retri
     assert ssh.connections == 1
     first = Delivery.objects.get(attempt=1)
     assert (first.state, first.status_code) == ("failed", None)
-    assert first.error == "The endpoint did not answer like an HTTP server (BadStatusLine)."
+    assert first.error.startswith("The endpoint did not answer like an HTTP server (")
     assert Delivery.objects.get(attempt=2).state == "pending"
 
 

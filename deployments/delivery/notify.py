@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -25,11 +22,10 @@ from django.utils import timezone
 
 from deployments import queue
 from deployments.models import Delivery, Deployment, Status, Webhook
-from portal import crypto
+from portal import crypto, outbound
 from portal.actor import Actor
 from portal.audit import events as audit
 from portal.errors import BadRequest
-from portal.outbound import no_redirect_opener
 from projects import access
 from projects.models import App, Lock, Role
 from projects.validators import url_problem
@@ -41,6 +37,7 @@ log = logging.getLogger("bartender.notify")
 
 EVENTS = ("deployment.started", "deployment.succeeded", "deployment.failed", "target.locked")
 TIMEOUT = 5
+_ANSWER_KEPT = 1024  # bytes of an endpoint's answer read; nothing uses them
 MAX_TRIES = 5
 FIRST_PAUSE = 30  # seconds before the second try; doubled for each later one
 _STUCK_AFTER = timedelta(minutes=2)
@@ -49,8 +46,9 @@ _STUCK_AFTER = timedelta(minutes=2)
 class DeliveryError(Exception):
     """The endpoint could not be reached or answered with an error; the message says which."""
 
-
-REDIRECTED = "The endpoint answered a redirect (3xx); redirects are not followed."
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status when the endpoint answered, a 3xx included
 
 
 def webhook_create(
@@ -160,7 +158,7 @@ def deliver(delivery_id: int) -> str | None:
     delivery = Delivery.objects.select_related("webhook").get(pk=delivery_id)
     webhook = delivery.webhook
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "Bartender"}
+    headers = {"Content-Type": "application/json"}
     if webhook.format == Webhook.Format.JSON:
         secret = crypto.decrypt(webhook.secret_encrypted)
         headers["X-Bartender-Event"] = delivery.event
@@ -172,7 +170,7 @@ def deliver(delivery_id: int) -> str | None:
         code = post(webhook.url, body, headers)
     except DeliveryError as problem:
         error = str(problem)
-        code = getattr(problem, "status", None)
+        code = problem.status
     elapsed = int((time.monotonic() - started) * 1000)
     ok = code is not None and 200 <= code < 300 and not error
     Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.SENDING).update(
@@ -201,25 +199,17 @@ def retry(delivery: Delivery) -> Delivery | None:
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """POST `body`; the 2xx status, or DeliveryError (with `status` when the server answered,
-    a 3xx included: redirects are not followed)."""
+    """POST exactly `body` (the bytes signed); the 2xx status, or DeliveryError (with `status`
+    when the server answered, a 3xx included: redirects are not followed)."""
     try:
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        with no_redirect_opener().open(request, timeout=TIMEOUT) as response:
-            response.read(1024)
-            return response.status
-    except urllib.error.HTTPError as answer:
-        answer.close()
-        error = DeliveryError(REDIRECTED if 300 <= answer.code < 400 else f"The endpoint answered HTTP {answer.code}.")
-        error.status = answer.code
-        raise error from None
-    except (urllib.error.URLError, OSError) as problem:
-        reason = getattr(problem, "reason", problem)
-        raise DeliveryError(f"The endpoint could not be reached: {reason}.") from None
-    except http.client.HTTPException as problem:  # BadStatusLine, LineTooLong, InvalidURL, IncompleteRead...
-        raise DeliveryError(f"The endpoint did not answer like an HTTP server ({type(problem).__name__}).") from None
-    except ValueError as problem:  # a URL or header urllib cannot send
-        raise DeliveryError(f"The request could not be sent: {problem}.") from None
+        answer = outbound.request(
+            "POST", url, about="the endpoint", headers=headers, content=body, timeout=TIMEOUT, max_body=_ANSWER_KEPT
+        )
+    except outbound.OutboundError as problem:
+        raise DeliveryError(str(problem), status=problem.status) from None
+    if not answer.ok:
+        raise DeliveryError(f"The endpoint answered HTTP {answer.status}.", status=answer.status)
+    return answer.status
 
 
 def deliver_due() -> int:

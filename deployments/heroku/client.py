@@ -3,22 +3,20 @@
 https://devcenter.heroku.com/articles/platform-api-reference#release
 Requests carry `Accept: application/vnd.heroku+json; version=3` and the target's API key as a
 bearer token. Lists are paged with the Range header: a 206 answer's Next-Range is sent back
-as the next request's Range. Redirects are refused, never followed: urllib would send the key
-along to wherever the Location points.
+as the next request's Range. Redirects are refused, never followed (portal.outbound): a followed
+redirect would carry the key to wherever the Location points.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import urllib.error
-import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from django.conf import settings
 
-from portal.outbound import no_redirect_opener
+from portal import outbound
 
 ACCEPT = "application/vnd.heroku+json; version=3"
 TIMEOUT = 10
@@ -92,8 +90,10 @@ class Heroku:
         _, _, body = self._call("POST", f"/apps/{quote(app, safe='')}/releases", body={"release": release_id})
         return Release.from_json(body)
 
-    def _call(self, method: str, path: str, *, body: dict | None = None, range_: str = "") -> tuple[int, dict, object]:
-        headers = {"Accept": ACCEPT, "Authorization": f"Bearer {self.api_key}", "User-Agent": "Bartender"}
+    def _call(
+        self, method: str, path: str, *, body: dict | None = None, range_: str = ""
+    ) -> tuple[int, Mapping[str, str], object]:
+        headers = {"Accept": ACCEPT, "Authorization": f"Bearer {self.api_key}"}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -101,25 +101,20 @@ class Heroku:
         if range_:
             headers["Range"] = range_
         try:
-            request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
-            with no_redirect_opener().open(request, timeout=self.timeout) as response:
-                raw = response.read()
-                status, answer_headers = response.status, dict(response.headers.items())
-        except urllib.error.HTTPError as answer:
-            raise _error(answer.code, answer.read()) from None
-        except (urllib.error.URLError, OSError) as problem:
-            reason = getattr(problem, "reason", problem)
-            raise HerokuError(f"The Heroku API could not be reached: {reason}.") from None
-        except http.client.HTTPException as problem:  # BadStatusLine, LineTooLong, IncompleteRead...
-            raise HerokuError(
-                f"The Heroku API URL did not answer like an HTTP server ({type(problem).__name__})."
-            ) from None
-        except ValueError:  # a bad URL, or a key unfit for a header: that message would quote the key
+            answer = outbound.request(
+                method, self.base_url + path, about="the Heroku API", headers=headers, content=data,
+                timeout=self.timeout,
+            )  # fmt: skip
+        except outbound.CannotSend:  # a bad URL, or a key unfit for a header
             raise HerokuError(
                 "The Heroku API request could not be made; check HEROKU_API_URL and the target's API key."
             ) from None
+        except outbound.OutboundError as problem:  # unreachable, not HTTP, or a redirect (with its status)
+            raise HerokuError(str(problem), problem.status) from None
+        if not answer.ok:
+            raise _error(answer.status, answer.body)
         try:
-            return status, answer_headers, json.loads(raw or b"null")
+            return answer.status, answer.headers, json.loads(answer.body or b"null")
         except ValueError:
             raise HerokuError("The Heroku API answered with something that is not JSON.") from None
 
@@ -138,8 +133,6 @@ def _error(status: int, raw: bytes) -> HerokuError:
         text = "Heroku has no such app or release, or the key cannot see it (404)."
     elif status == 429:
         text = "Heroku's API rate limit is used up (429 Too Many Requests); try again in a minute."
-    elif 300 <= status < 400:
-        return HerokuError(f"The Heroku API answered a redirect (HTTP {status}); redirects are not followed.", status)
     else:
         text = f"The Heroku API answered HTTP {status}."
     if not text.endswith(" ") and said:
