@@ -2,8 +2,10 @@
 
 import os
 import secrets
+import stat
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -41,7 +43,7 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 def generated_secret(name: str, path: Path, *, allowed: bool, make: "callable[[], str]") -> str:
-    """Return $name, or a key kept in `path` (made once) when generating one is allowed."""
+    """Return $name, or a key kept in `path` (made once, 0600) when generating one is allowed."""
     value = os.environ.get(name, "")
     if value:
         return value
@@ -50,14 +52,66 @@ def generated_secret(name: str, path: Path, *, allowed: bool, make: "callable[[]
             f"{name} must be set when DATABASE_URL points at a shared database: "
             "every web and worker process of one installation needs the same value."
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(make())
+    if not path.exists():
+        # Written whole under a temporary name, then linked into place: a process starting at the
+        # same moment finds either no key or the whole key, never an empty file.
+        draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    private_files(path)
     return path.read_text().strip()
+
+
+def env_fernet_keys(name: str) -> list[str]:
+    """Comma-separated Fernet keys; a bad one is named by its position, never printed."""
+    keys = env_list(name, "")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list Fernet keys (32 url-safe base64-encoded bytes each); key {position} is not one."
+            ) from None
+    return keys
+
+
+# Everything Bartender writes (the SQLite database, generated keys, mirrors, work files) is
+# for the user it runs as alone: other local users could read session keys and credentials.
+PRIVATE_UMASK = 0o077
+
+
+def private_folder(path: Path) -> Path:
+    """Create `path` as 0700, or take group and other access away from an existing one."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _tighten(path)
+    return path
+
+
+def private_files(*paths: Path) -> None:
+    """Take group and other access away from those of `paths` that exist (0644 becomes 0600)."""
+    for path in paths:
+        if path.exists():
+            _tighten(path)
+
+
+def _tighten(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & PRIVATE_UMASK:
+        return
+    try:
+        path.chmod(mode & ~PRIVATE_UMASK)
+    except OSError as error:
+        raise ImproperlyConfigured(
+            f"{path} is open to other users (mode {mode:04o}) and cannot be made private: {error.strerror}. "
+            "Give it to the user Bartender runs as, or remove group and other access yourself."
+        ) from None
 
 
 def random_token() -> str:

@@ -1,5 +1,6 @@
 """Settings, all from the environment (see .env.example)."""
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -7,18 +8,26 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import (
+    PRIVATE_UMASK,
     env_bool,
+    env_fernet_keys,
     env_int,
     env_list,
     env_str,
     generated_secret,
+    private_files,
+    private_folder,
     random_token,
 )
 
+# Every process (runserver, gunicorn, qcluster and its workers, serve's children, any command)
+# imports these settings first: from here on it writes files only its own user can read, and
+# an older DATA_DIR left open to other users is closed before anything reads from it.
+os.umask(PRIVATE_UMASK)
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
-(DATA_DIR / "static").mkdir(exist_ok=True)
+DATA_DIR = private_folder(Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve())
+for _folder in ("static", "mirrors", "bin", "home", "tmp"):
+    private_folder(DATA_DIR / _folder)
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
 _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
@@ -32,6 +41,7 @@ if IS_SQLITE:
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     _db.setdefault("TEST", {})["NAME"] = str(DATA_DIR / "test-db.sqlite3")
+    private_files(*(Path(f"{_db['NAME']}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")))
 else:
     _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
@@ -47,11 +57,16 @@ try:
     Fernet(ENCRYPTION_KEY)
 except ValueError:
     raise ImproperlyConfigured("ENCRYPTION_KEY must be a Fernet key: 32 url-safe base64-encoded bytes.") from None
+# Keys secrets were stored with before ENCRYPTION_KEY changed: still read, never written with;
+# `manage.py rotate_secrets` moves every secret to ENCRYPTION_KEY so they can be dropped.
+ENCRYPTION_OLD_KEYS = env_fernet_keys("ENCRYPTION_OLD_KEYS")
 
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 REDIS_URL = env_str("REDIS_URL")
 HEROKU_GIT_URL = env_str("HEROKU_GIT_URL", "https://git.heroku.com/{app}.git")
+# Remote URL patterns every app's admins may use (besides each app's own allowed_remotes); * is a wildcard.
+ALLOWED_REMOTES = env_list("ALLOWED_REMOTES", "")
 HEROKU_API_URL = env_str("HEROKU_API_URL", "https://api.heroku.com")
 # The portal's own address, for links in notifications and emails ("" leaves links out).
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
@@ -136,7 +151,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Django's ModelBackend with a lockout: a locked-out name is refused before any password check.
+# Django's ModelBackend with a lockout (portal/accounts/services.py): each password check is
+# reserved in the shared cache first; LOGIN_FAILURE_LIMIT failures lock a name from one address,
+# ten times as many lock it from every address, for LOGIN_LOCKOUT_MINUTES.
 AUTHENTICATION_BACKENDS = ["portal.accounts.login.LockoutBackend"]
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
@@ -171,8 +188,8 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The cache carries django-q2's cluster statistics (live workers for /healthz) across
-# processes, so it must be shared: Redis when configured, else the database.
+# The cache carries django-q2's cluster statistics (live workers for /healthz) and the login
+# lockout's counts across processes, so it must be shared: Redis when configured, else the database.
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -180,6 +197,9 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "bartender_cache",
+            # Django's default (300) drops a third of the table whenever it is full, login
+            # counts included; expired rows are dropped first, so this only bounds a flood.
+            "OPTIONS": {"MAX_ENTRIES": 200_000},
         }
     }
 

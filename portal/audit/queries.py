@@ -39,7 +39,10 @@ ACTIONS = (
     "auth.logout",
     "auth.login_failed",
     "auth.lockout",
+    "auth.password_changed",
     "denied",
+    "ci.status_posted",
+    "secrets.rotated",
 )
 CSV_COLUMNS = ("at", "actor", "action", "source", "ip", "app", "target", "deployment", "detail")
 
