@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -111,6 +113,65 @@ def api_client():
     return Client(HTTP_AUTHORIZATION=f"Bearer {raw}"), user
 
 
+def session_cookie(user) -> str:
+    """A session id logged in the way the login page does it (the configured backend), so a real
+    server sees the user; a session naming another backend is silently anonymous."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get(port: int, path: str, cookie: str) -> tuple[int, str, bytes]:
+    """One GET without following redirects: status, content type, body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", path, headers={"Cookie": f"sessionid={cookie}", "Accept": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type", ""), response.read()
+    finally:
+        conn.close()
+
+
+def status(port: int, path: str, cookie: str) -> int:
+    """The answer's status code, 0 while nothing listens."""
+    try:
+        return get(port, path, cookie)[0]
+    except OSError:
+        return 0
+
+
+@contextmanager
+def gunicorn(wsgi: str, *, ready: str, cookie: str, workers: int = 2, **env: str):
+    """`gunicorn WSGI` on a free port with this scenario's environment, once `ready` answers 200
+    to the session `cookie` (a login redirect is not ready); yields the port."""
+    port = free_port()
+    log = open(Path(os.environ["DATA_DIR"]) / "gunicorn.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", wsgi],
+        cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while (answer := status(port, ready, cookie)) != 200:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"gunicorn did not answer {ready} with 200 (last: {answer}); see gunicorn.log")
+            time.sleep(0.3)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
 def request_deploy(client, app: str, target: str, ref: str) -> int:
     response = client.post(
         f"/api/apps/{app}/targets/{target}/deployments", data={"ref": ref}, content_type="application/json"
@@ -136,6 +197,12 @@ def median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile (`share` 0.95 for p95)."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(share * len(ordered)) - 1))]
 
 
 def rss_mb(group: int) -> float:

@@ -17,6 +17,7 @@ SCENARIOS = [
     ("web", "orm"),
     ("makespan", "redis"),
     ("rss", "orm"),
+    ("tail", "orm"),
 ]
 TARGETS = {
     "deploy_overhead_ratio": ("<=", 1.10),
@@ -28,6 +29,7 @@ TARGETS = {
     "app_page_growth": ("<=", 1.5),
     "makespan_ratio": ("<=", 1.3),
     "worker_rss_growth_mb": ("<=", 20),
+    "tail_git_calls": ("<=", 0),
 }
 
 
@@ -51,6 +53,7 @@ def main() -> int:
     results = {f"{name}-{broker}": run(name, broker) for name, broker in SCENARIOS}
     deploy_redis, deploy_orm = results["deploy-redis"], results["deploy-orm"]
     page, makespan, rss, web = results["page-orm"], results["makespan-redis"], results["rss-orm"], results["web-orm"]
+    tail = results["tail-orm"]
     summary = {
         "deploy_overhead_ratio": deploy_redis.get("deploy_overhead_ratio"),
         "deploy_overhead_ratio_orm": deploy_orm.get("deploy_overhead_ratio"),
@@ -66,6 +69,9 @@ def main() -> int:
         "makespan_overlapping": makespan.get("overlapping"),
         "worker_rss_growth_mb": rss.get("worker_rss_growth_mb"),
         "web_rps": web.get("web_rps"),
+        "tail_ms": tail.get("tail_ms"),
+        "tail_p95_ms": tail.get("tail_p95_ms"),
+        "tail_git_calls": tail.get("tail_git_calls"),
     }
     print(f"{'measure':32} {'value':>10}  {'target':>8}  verdict")
     for key, value in summary.items():

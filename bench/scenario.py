@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness, repos  # noqa: E402
 from bench.harness import WORK, median  # noqa: E402
+from bench.tail import tail  # noqa: E402, F401 - a scenario, run by name below
 
 BIG_COMMITS, BIG_BLOB = 20_000, 2_700  # about 54 MB of incompressible history
 RUNS = 9  # a 60 MB push on 2 cores varies by about 10% from run to run: medians of 9
@@ -240,10 +241,8 @@ def rss(broker: str) -> dict:
 def web(broker: str) -> dict:
     """App-page requests per second from wrk against gunicorn with 2 workers (page scenario's data)."""
     import shutil
-    import socket
 
     from django.contrib.auth import get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
 
     data = WORK / "runs" / "page-orm"
     if not (data / "db.sqlite3").exists() or not shutil.which("wrk"):
@@ -253,37 +252,18 @@ def web(broker: str) -> dict:
     import django
 
     django.setup()
-    user = get_user_model().objects.get(username="bench")
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "portal.wsgi"],
-        cwd=harness.ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
+    # A session of the configured backend: one naming another backend is anonymous, and wrk would
+    # time the redirect to the login page.
+    session_key = harness.session_cookie(get_user_model().objects.get(username="bench"))
+    with harness.gunicorn("portal.wsgi", ready="/apps/page/", cookie=session_key) as port:
         url = f"http://127.0.0.1:{port}/apps/page/"
-        deadline = time.monotonic() + 30
-        while subprocess.run(["curl", "-sf", "-o", "/dev/null", "-H", f"Cookie: sessionid={session.session_key}", url],
-                             check=False).returncode != 0:  # fmt: skip
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer")
-            time.sleep(0.3)
         out = subprocess.run(
-            ["wrk", "-t2", "-c8", "-d10s", "-H", f"Cookie: sessionid={session.session_key}", url],
+            ["wrk", "-t2", "-c8", "-d10s", "-H", f"Cookie: sessionid={session_key}", url],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-        rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
-        non_2xx = next((line for line in out.splitlines() if "Non-2xx" in line), "")
-        return {"web_rps": round(rps, 1), "non_2xx": non_2xx.strip()}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
+    non_2xx = next((line for line in out.splitlines() if "Non-2xx" in line), "")
+    return {"web_rps": round(rps, 1), "non_2xx": non_2xx.strip()}
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 // Follows a deployment: asks for the log lines after the last one once a second. The server
-// sends them as HTML it escaped and coloured, and the facts (status, duration, buttons) anew.
+// sends them as HTML it escaped and coloured, and the facts (status, duration, buttons) anew,
+// all from its database (no git): the commit's message stays as the page first showed it.
 // The log follows its end unless the reader scrolled up or opened a link to a line (#L12).
 // A signed-out session stops the polling with a banner saying so (the tail endpoint answers with
 // a redirect to the login page then); a server that does not answer pauses it, retrying slower.
@@ -56,10 +57,22 @@
     since.textContent = minutes ? minutes + " min " + (seconds % 60) + " s" : seconds + " s";
   }
 
+  // The tail renders the facts from the database alone; what needs git (the commit's message)
+  // it marks data-keep, and the page keeps the element it rendered first in its place.
+  function factsKeeping(html) {
+    const fresh = document.createElement("template");
+    fresh.innerHTML = html;
+    fresh.content.querySelectorAll("[data-keep][id]").forEach(function (placeholder) {
+      const shown = document.getElementById(placeholder.id);
+      if (shown && summary.contains(shown)) placeholder.replaceWith(shown);
+    });
+    return fresh.content;
+  }
+
   function showFacts(data) {
     if (data.facts !== lastFacts) {
       const focused = document.activeElement && summary.contains(document.activeElement) && document.activeElement.id;
-      summary.innerHTML = data.facts;
+      summary.replaceChildren(factsKeeping(data.facts));
       lastFacts = data.facts;
       if (focused) {
         const again = document.getElementById(focused);

@@ -4,19 +4,22 @@
   app page fetch their fresh markup only when it changes. `lines=0` leaves running deployments'
   log lines out of it (the app page, which does not show them).
 - `/deployments/ID/tail?after=N`: the log lines after N as HTML (ANSI colours rendered on the
-  server, escaped first) with the deployment's facts, for the deployment page.
+  server, escaped first) with the deployment's facts, for the deployment page. Every viewer asks
+  once a second, so it reads the database only: no git (the page rendered the commit's message
+  and what changed once; the facts mark the commit's row for the page to keep).
 """
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
+from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from deployments import selectors
 from deployments.web import overview
-from deployments.web.pages import deployment_context, log_lines
+from deployments.web.pages import facts_context, log_lines
 from portal.actor import Actor
 from projects import access
 
@@ -43,7 +46,10 @@ def deployment_tail(request: HttpRequest, deployment_id: int) -> JsonResponse:
     except ValueError:
         after = 0
     lines = log_lines(deployment, after=after, limit=TAIL_LINES)
-    context = deployment_context(request, deployment, grant)
+    context = facts_context(deployment, grant)
+    # Rendered without the request: the page-wide context processors (worker count, audit link)
+    # would cost every poll queries the facts never show; the forms need only the CSRF token.
+    facts = {**context, "csrf_token": get_token(request)}
     return JsonResponse(
         {
             "status": deployment.status,
@@ -51,7 +57,7 @@ def deployment_tail(request: HttpRequest, deployment_id: int) -> JsonResponse:
             "after": lines[-1].n if lines else after,
             "more": len(lines) == TAIL_LINES,
             "html": render_to_string("deployments/_log_lines.html", {"lines": lines}),
-            "facts": render_to_string("deployments/_facts.html", context, request=request),
+            "facts": render_to_string("deployments/_facts.html", facts),
             "title": render_to_string("deployments/_title.txt", context).strip(),
             "changes_heading": context["changes_heading"],
         }

@@ -1,4 +1,9 @@
-"""What the deployment page shows, shared by the page itself and the tail endpoint it polls."""
+"""What the deployment page shows, shared by the page itself and the tail endpoint it polls.
+
+The tail runs once a second per viewer, so it gets `facts_context` alone: what the database
+holds (the row, its target, the lock, the queue). What needs git (the commit's message, what
+changed) is read once, by the full page render in `deployment_context`.
+"""
 
 from __future__ import annotations
 
@@ -32,23 +37,26 @@ def log_lines(deployment: Deployment, *, after: int = 0, limit: int = 5000) -> l
     return [Line(n=n, html=ansi.to_html(text)) for n, text in rows]
 
 
-def changes(deployment: Deployment) -> tuple[str, list[Commit]]:
+def changes(deployment: Deployment) -> list[Commit]:
     """What this deployment changed on its target: commits that went out, or came back off."""
     app, before, after = deployment.app, deployment.previous_sha, deployment.sha
     if not before or before == after or not mirror.exists(app):
-        return "", []
+        return []
     try:
         if deployment.kind == Kind.ROLLBACK:
-            return "back", mirror.commits_between(app, after, before, limit=CHANGES_SHOWN)
-        return "out", mirror.commits_between(app, before, after, limit=CHANGES_SHOWN)
+            return mirror.commits_between(app, after, before, limit=CHANGES_SHOWN)
+        return mirror.commits_between(app, before, after, limit=CHANGES_SHOWN)
     except GitError:
-        return "", []
+        return []
 
 
-def changes_heading(deployment: Deployment, direction: str) -> str:
-    """Whether the changes went out, are going out, or never reached the target."""
+def changes_heading(deployment: Deployment) -> str:
+    """Whether the changes went out, are going out, or never reached the target.
+
+    From the row alone (its kind and status), so the tail can send it when the status changes.
+    """
     name = deployment.target.name
-    back = direction == "back"
+    back = deployment.kind == Kind.ROLLBACK
     if deployment.status == Status.SUCCEEDED:
         return f"What this rollback took off {name}" if back else f"What went out to {name}"
     if deployment.status in (Status.QUEUED, Status.RUNNING):
@@ -86,19 +94,30 @@ def redeploy_action(deployment: Deployment, grant: Grant) -> str:
     return "redeploy" if deployment.sha == deployment.target.live_sha else "confirm"
 
 
-def deployment_context(request: HttpRequest, deployment: Deployment, grant: Grant) -> dict:
-    direction, changed = changes(deployment)
-    commit = mirror.commit(deployment.app, deployment.sha) if mirror.exists(deployment.app) else None
+def facts_context(deployment: Deployment, grant: Grant) -> dict:
+    """The facts, the title and the changes' heading, from the database alone: no git here.
+
+    `commit` stays unknown: the page keeps the commit's row as it first rendered it (marked
+    `data-keep`), since a deployment's commit never changes.
+    """
     return {
         "deployment": deployment,
         "app": deployment.app,
         "target": deployment.target,
-        "commit": commit,
-        "direction": direction,
-        "changed": changed,
-        "changes_heading": changes_heading(deployment, direction),
+        "commit": None,
+        "changes_heading": changes_heading(deployment),
         "waiting": waiting(deployment),
         "may_cancel": not deployment.is_finished and grant.may_deploy(deployment.target),
         "redeploy": redeploy_action(deployment, grant),
         "favicon": ICONS.get(deployment.status, "running"),
+    }
+
+
+def deployment_context(request: HttpRequest, deployment: Deployment, grant: Grant) -> dict:
+    """The whole page: the facts, plus what needs git (the commit's message, what changed)."""
+    app = deployment.app
+    return {
+        **facts_context(deployment, grant),
+        "commit": mirror.commit(app, deployment.sha) if mirror.exists(app) else None,
+        "changed": changes(deployment),
     }
