@@ -5,12 +5,12 @@ Authentication is portal/apiauth.py; the endpoints live with what they serve.
 
 from __future__ import annotations
 
-from deployments.api.commits import router as commits_router
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from deployments.api.commits import router as commits_router
 from deployments.api.delivery import router as delivery_router
 from deployments.api.deployments import router as deployments_router
 from portal.apiauth import SessionAuth, TokenAuth
@@ -20,7 +20,10 @@ from projects.api import router as projects_router
 api = NinjaAPI(
     title="Bartender API",
     version="1",
-    description="Deploy any commit of any app. Authenticate with `Authorization: Bearer TOKEN`.",
+    description=(
+        "Deploy any commit of any app. Authenticate with `Authorization: Bearer TOKEN` (GitHub's "
+        "`Authorization: token TOKEN` alike) or a signed-in browser session with its CSRF token on writes."
+    ),
     auth=[TokenAuth(), SessionAuth()],
     openapi_url="/openapi.json",
     docs_url="/docs",
@@ -49,7 +52,9 @@ def _not_found(request, exc):
 
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request, exc):
-    return _detail(request, 401, "Give a valid API token: Authorization: Bearer TOKEN.")
+    response = _detail(request, 401, "Give a valid API token: Authorization: Bearer TOKEN.")
+    response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
 
 
 @api.exception_handler(HttpError)
@@ -70,6 +75,7 @@ def _invalid(request, exc: ValidationError):
     elif first.get("type") == "json_invalid":
         return _detail(request, 400, "The request body is not valid JSON.")
     return _detail(request, 400, f"{field}: {message}.")
+
 
 api.add_router("", projects_router)
 api.add_router("", deployments_router)

@@ -15,3 +15,9 @@ class Conflict(ServiceError):
 
 class Unavailable(ServiceError):
     status = 503
+
+
+class Unauthorized(ServiceError):
+    """The credential itself no longer counts (answered 401, like a missing token)."""
+
+    status = 401

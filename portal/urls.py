@@ -11,7 +11,7 @@ from deployments.web import views as deployment_views
 from portal import views
 from portal.accounts import views as account_views
 from portal.api import api
-from projects import audit_pages
+from projects import audit_pages, ci_pages
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -19,7 +19,7 @@ urlpatterns = [
     # Django's own login, logout and password change; no reset by e-mail (admins reset passwords).
     path("accounts/login/", account_views.login, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password_change/", account_views.password_change, name="password_change"),
     path("accounts/password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("accounts/profile/", account_views.profile, name="profile"),
     path("accounts/profile/tokens/", account_views.token_create, name="token-create"),
@@ -36,6 +36,8 @@ urlpatterns = [
         delivery_pages.release_rollback,
         name="release-rollback",
     ),
+    path("apps/<slug:app>/ci-tokens/", ci_pages.ci_tokens, name="ci-tokens"),
+    path("apps/<slug:app>/ci-tokens/<int:token_id>/revoke/", ci_pages.ci_token_revoke, name="ci-token-revoke"),
     path("apps/<slug:app>/", app_page.app_page, name="app"),
     path("apps/<slug:app>/targets/<slug:target>/", deployment_views.target_page, name="target"),
     path("apps/<slug:app>/targets/<slug:target>/deploy/", deployment_views.deploy, name="deploy"),

@@ -17,7 +17,7 @@ from portal.actor import Actor
 from portal.adminkit import SecretsForm, StaffAdmin, StaffInline, admin_actor, change_text, secret_field
 from portal.audit import events as audit
 from projects.models import Access, App, Target
-from projects.services import HEROKU_APP_NAME, role_text
+from projects.services import HEROKU_APP_NAME, remote_in_use, role_text
 
 
 class AppForm(SecretsForm):
@@ -32,7 +32,15 @@ class AppForm(SecretsForm):
 
     class Meta:
         model = App
-        fields = ("slug", "name", "repo_url", "default_branch", "repo_username", "ssh_known_hosts")
+        fields = (
+            "slug",
+            "name",
+            "repo_url",
+            "default_branch",
+            "allowed_remotes",
+            "repo_username",
+            "ssh_known_hosts",
+        )
 
 
 class TargetForm(SecretsForm):
@@ -61,6 +69,17 @@ class TargetForm(SecretsForm):
         if value and not HEROKU_APP_NAME.match(value):
             raise forms.ValidationError("Not a valid Heroku app name.")
         return value
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        mine = Target(
+            pk=self.instance.pk,
+            remote_url=cleaned.get("remote_url") or "",
+            heroku_app=cleaned.get("heroku_app") or "",
+        )
+        if remote_in_use(mine):
+            raise forms.ValidationError("Another target already pushes to this remote; two targets never share one.")
+        return cleaned
 
 
 def _who(grant: Access) -> str:

@@ -9,6 +9,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from portal.apiauth import SessionAuth, TokenAuth, actor
 from portal.audit import queries as audit_log
+from portal.paging import MAX_PAGE
 from projects import access, ci, services
 from projects.locks import active_lock
 from projects.models import App, Role, Target
@@ -51,6 +52,16 @@ class AppOut(Schema):
     targets: list[TargetOut]
 
 
+class AppDetailOut(AppOut):
+    allowed_remotes: list[str]
+
+
+class AppPatch(Schema):
+    name: str | None = None
+    default_branch: str | None = None
+    allowed_remotes: list[str] | None = None
+
+
 class AppIn(Schema):
     slug: str
     name: str
@@ -64,6 +75,19 @@ class TargetIn(Schema):
     remote_url: str | None = None
     heroku_app: str | None = None
     api_key: str = ""
+    push_ref: str | None = None
+    protected: bool | None = None
+    require_ci: bool | None = None
+    required_contexts: list[str] | None = None
+    auto_deploy_branch: str | None = None
+    timeout_seconds: int | None = Field(None, ge=1)
+
+
+class TargetPatch(Schema):
+    name: str | None = None
+    remote_url: str | None = None
+    heroku_app: str | None = None
+    api_key: str | None = None
     push_ref: str | None = None
     protected: bool | None = None
     require_ci: bool | None = None
@@ -104,6 +128,14 @@ class CiTokenIn(Schema):
 
 class CiTokenOut(Schema):
     token: str
+
+
+class CiTokenInfo(Schema):
+    id: int
+    name: str
+    created_by: str
+    created_at: datetime
+    last_used_at: datetime | None
 
 
 class SecretIn(Schema):
@@ -167,6 +199,19 @@ def create_target(request: HttpRequest, app: str, body: TargetIn):
     return Status(201, target_out(target))
 
 
+@router.patch("/apps/{app}", response=AppDetailOut)
+def change_app(request: HttpRequest, app: str, body: AppPatch):
+    found = access.app_for(actor(request), app)
+    changed = services.app_update(actor=actor(request), app=found, **body.dict())
+    return {**app_out(changed), "allowed_remotes": changed.allowed_remotes}
+
+
+@router.patch("/apps/{app}/targets/{target}", response=TargetOut)
+def change_target(request: HttpRequest, app: str, target: str, body: TargetPatch):
+    found = access.target_for(actor(request), app, target)
+    return target_out(services.target_update(actor=actor(request), target=found, **body.dict()))
+
+
 @router.put("/apps/{app}/access/{username}", response=AccessOut)
 def set_access(request: HttpRequest, app: str, username: str, body: AccessIn):
     found = access.app_for(actor(request), app)
@@ -209,6 +254,23 @@ def create_ci_token(request: HttpRequest, app: str, body: CiTokenIn):
     return Status(201, {"token": ci.ci_token_create(actor=actor(request), app=found, name=body.name)})
 
 
+@router.get("/apps/{app}/ci-tokens", response=list[CiTokenInfo])
+def list_ci_tokens(request: HttpRequest, app: str):
+    found = access.app_for(actor(request), app)
+    return [
+        {"id": t.pk, "name": t.name, "created_by": t.user.username, "created_at": t.created_at,
+         "last_used_at": t.last_used_at}
+        for t in ci.ci_tokens(actor=actor(request), app=found)
+    ]  # fmt: skip
+
+
+@router.delete("/apps/{app}/ci-tokens/{token_id}", response={204: None})
+def revoke_ci_token(request: HttpRequest, app: str, token_id: int):
+    found = access.app_for(actor(request), app)
+    ci.ci_token_revoke(actor=actor(request), app=found, token_id=token_id)
+    return Status(204, None)
+
+
 @router.put("/apps/{app}/github-webhook", response={204: None})
 def set_github_secret(request: HttpRequest, app: str, body: SecretIn):
     """Set the secret GitHub signs this app's webhooks with (POST /hooks/github/{app}); write-only."""
@@ -226,7 +288,7 @@ def list_audit(
     target: str = "",
     since: str = "",
     until: str = "",
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
 ):
     """Newest first. `since` and `until` are dates (YYYY-MM-DD, until inclusive) or ISO 8601 times."""
     scope = access.audit_scope(actor(request), app.strip())

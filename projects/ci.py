@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from portal.actor import Actor
 from portal.audit import events as audit
-from portal.errors import BadRequest
+from portal.errors import BadRequest, Unauthorized
 from portal.models import ApiToken
 from projects import access
 from projects.models import App, CiState, CommitStatus, Role, Target
@@ -98,10 +99,55 @@ def status_post(
     target_url: str = "",
     description: str = "",
 ) -> CommitStatus:
-    """A status posted through the API: by a deployer, or with a CI token of this app."""
-    if token is None or token.ci_app_id != app.pk:
-        access.require(actor, app, Role.DEPLOYER, action="post CI statuses")
-    return status_record(app=app, sha=sha, state=state, context=context, target_url=target_url, description=description)
+    """A status posted through the API: with a CI token of this app, or by an app admin (audited).
+
+    Whoever vouches for the gate must not be whoever it gates: a deployer may not turn a red
+    gate green. A CI token counts only while the person who made it is still an app admin.
+    """
+    if token is not None and token.ci_app_id == app.pk:
+        if not access.grant_for(token.user, app).at_least(Role.ADMIN):
+            _revoke(Actor.system(), token, why=f"{token.user.username} no longer administers {app.slug}")
+            raise Unauthorized("This CI token was revoked: the person who made it no longer administers the app.")
+        return status_record(
+            app=app, sha=sha, state=state, context=context, target_url=target_url, description=description
+        )
+    access.require(actor, app, Role.ADMIN, action="post CI statuses")
+    with transaction.atomic():
+        status = status_record(
+            app=app, sha=sha, state=state, context=context, target_url=target_url, description=description
+        )
+        audit.record(
+            actor=actor,
+            action="ci.status_posted",
+            app=app,
+            detail=f"Posted CI status {status.state} for {context.strip()[:100]} on {sha.lower()[:7]} by hand.",
+        )
+    return status
+
+
+def ci_tokens(*, actor: Actor, app: App) -> list[ApiToken]:
+    """The app's CI tokens, for its admins to review and revoke."""
+    access.require(actor, app, Role.ADMIN, action="list CI tokens")
+    return list(ApiToken.objects.filter(ci_app=app).select_related("user").order_by("id"))
+
+
+def ci_token_revoke(*, actor: Actor, app: App, token_id: int) -> None:
+    access.require(actor, app, Role.ADMIN, action="revoke CI tokens")
+    token = ApiToken.objects.filter(pk=token_id, ci_app=app).select_related("user").first()
+    if token is None:
+        raise Http404("No such CI token.")
+    _revoke(actor, token, why=f"revoked by {actor.name}")
+
+
+def _revoke(actor: Actor, token: ApiToken, *, why: str) -> None:
+    with transaction.atomic():
+        if ApiToken.objects.filter(pk=token.pk).delete()[0]:
+            audit.record(
+                actor=actor,
+                action="token.revoked",
+                app=token.ci_app,
+                detail=f"Revoked CI token '{token.name}' of {token.user.username}: {why}.",
+            )
 
 
 def ci_token_create(*, actor: Actor, app: App, name: str) -> str:

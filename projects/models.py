@@ -4,7 +4,13 @@ from django.db import models
 from django.db.models import Q
 
 from portal import crypto
-from projects.validators import validate_branch, validate_git_url, validate_push_ref, validate_slug
+from projects.validators import (
+    validate_branch,
+    validate_git_url,
+    validate_push_ref,
+    validate_remote_patterns,
+    validate_slug,
+)
 
 
 class App(models.Model):
@@ -19,6 +25,13 @@ class App(models.Model):
     ssh_known_hosts = models.TextField(blank=True, help_text="known_hosts line(s) for the repository's SSH host.")
     # The secret GitHub signs webhooks with (X-Hub-Signature-256); write-only, encrypted.
     github_secret_encrypted = models.TextField(blank=True, editable=False)
+    # Where app admins may point targets (staff set it): patterns, `*` any run of characters.
+    allowed_remotes = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_remote_patterns],
+        help_text="Remote URL patterns app admins may use; * matches any run of characters.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

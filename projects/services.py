@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,6 +17,7 @@ from portal.audit import events as audit
 from portal.errors import BadRequest, Conflict
 from projects import access, tasks
 from projects.models import Access, App, Role, Target
+from projects.validators import remote_matches
 
 HEROKU_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,29}$")
 
@@ -29,7 +31,7 @@ def _clean(obj, exclude: list[str] | None = None) -> None:
 
 
 def _require_staff(actor: Actor, action: str) -> None:
-    if not (actor.user and actor.user.is_authenticated and actor.user.is_staff):
+    if not _is_staff(actor):
         audit.record(actor=actor, action="denied", detail=f"Refused to {action}: staff only.")
         raise PermissionDenied(f"Only staff may {action}.")
 
@@ -75,11 +77,9 @@ def target_create(*, actor: Actor, app: App, api_key: str = "", **fields) -> Tar
     access.require(actor, app, Role.ADMIN, action="add targets")
     if bool(fields.get("remote_url")) == bool(fields.get("heroku_app")):
         raise BadRequest("remote_url: give exactly one of remote_url and heroku_app.")
-    if fields.get("heroku_app") and not HEROKU_APP_NAME.match(fields["heroku_app"]):
-        raise BadRequest("heroku_app: not a valid Heroku app name.")
     fields = {key: value for key, value in fields.items() if value is not None}
     target = Target(app=app, **fields)
-    _clean(target, exclude=["app"])
+    _check_remote(actor, target)
     target.api_key_encrypted = crypto.encrypt(api_key)
     try:
         with transaction.atomic():
@@ -94,6 +94,114 @@ def target_create(*, actor: Actor, app: App, api_key: str = "", **fields) -> Tar
     except IntegrityError:
         raise Conflict(f"The app already has a target '{target.slug}'.") from None
     return target
+
+
+def target_update(*, actor: Actor, target: Target, api_key: str | None = None, **fields) -> Target:
+    """Change a target's settings (any of target_create's fields but the slug); None leaves one as it is."""
+    access.require(actor, target.app, Role.ADMIN, target=target, action="change targets")
+    changes = {key: value for key, value in fields.items() if value is not None}
+    if changes.get("remote_url"):
+        changes["heroku_app"] = ""
+    elif changes.get("heroku_app"):
+        changes["remote_url"] = ""
+    before = {key: getattr(target, key) for key in changes}
+    for key, value in changes.items():
+        setattr(target, key, value)
+    if bool(target.remote_url) == bool(target.heroku_app):
+        raise BadRequest("remote_url: give exactly one of remote_url and heroku_app.")
+    if "remote_url" in changes or "heroku_app" in changes:
+        _check_remote(actor, target)
+    else:
+        _clean(target, exclude=["app"])
+    if api_key is not None:
+        target.api_key_encrypted = crypto.encrypt(api_key)
+    said = [f"{key}: {before[key]!s} → {value!s}" for key, value in changes.items() if before[key] != value]
+    if api_key is not None:
+        said.append("API key changed")
+    with transaction.atomic():
+        target.save(update_fields=[*changes, *(["api_key_encrypted"] if api_key is not None else [])])
+        audit.record(
+            actor=actor,
+            action="target.changed",
+            target=target,
+            detail=f"Changed target {target.slug}: {'; '.join(said) or 'nothing'}.",
+        )
+    return target
+
+
+def _check_remote(actor: Actor, target: Target) -> None:
+    """Where a target may push: the URL rules, then who may lend that reach, then one target per remote.
+
+    A remote URL reaches whatever the worker can reach (its files, loopback services, its ssh
+    identity), so only staff choose any URL; app admins choose among the app's and the
+    installation's allowed patterns, or a Heroku app (CONTRACT.md, "Where code may go").
+    """
+    if target.heroku_app and not HEROKU_APP_NAME.match(target.heroku_app):
+        raise BadRequest("heroku_app: not a valid Heroku app name.")
+    _clean(target, exclude=["app"])
+    if target.remote_url and not _is_staff(actor):
+        patterns = [*target.app.allowed_remotes, *settings.ALLOWED_REMOTES]
+        if not remote_matches(target.remote_url, patterns):
+            audit.record(
+                actor=actor,
+                action="denied",
+                app=target.app,
+                detail=f"Refused a target remote outside the app's allowed remotes: {target.remote_url[:200]}",
+            )
+            raise PermissionDenied(
+                "remote_url: app admins may only use a remote that matches the app's allowed_remotes "
+                "(set by staff) or the installation's ALLOWED_REMOTES, or a heroku_app."
+            )
+    taken = remote_in_use(target)
+    if taken is not None:
+        where = "this app" if taken.app_id == target.app_id else "another app"
+        raise Conflict(
+            f"remote_url: {where} already has a target pushing to this remote; two targets never share one."
+        )
+
+
+def remote_in_use(target: Target) -> Target | None:
+    """Another target pushing where `target` would (same URL, or the same Heroku app), if any."""
+    others = Target.objects.exclude(pk=target.pk).select_related("app")
+    if target.heroku_app:
+        return others.filter(heroku_app=target.heroku_app).first() or others.filter(remote_url=target.push_url).first()
+    taken = others.filter(remote_url=target.remote_url).first()
+    if taken is None:  # the same remote spelled as another target's Heroku URL
+        taken = next((t for t in others.exclude(heroku_app="") if t.push_url == target.remote_url), None)
+    return taken
+
+
+def _is_staff(actor: Actor) -> bool:
+    return bool(actor.user and actor.user.is_authenticated and actor.user.is_staff)
+
+
+def app_update(
+    *, actor: Actor, app: App, name: str | None = None, default_branch: str | None = None,
+    allowed_remotes: list[str] | None = None,
+) -> App:  # fmt: skip
+    """Staff change an app's name, default branch and where its admins may point targets."""
+    _require_staff(actor, "change apps")
+    changes = {
+        key: value
+        for key, value in {"name": name, "default_branch": default_branch, "allowed_remotes": allowed_remotes}.items()
+        if value is not None
+    }
+    if "allowed_remotes" in changes:
+        changes["allowed_remotes"] = [p.strip() for p in changes["allowed_remotes"] if isinstance(p, str)]
+    before = {key: getattr(app, key) for key in changes}
+    for key, value in changes.items():
+        setattr(app, key, value)
+    _clean(app)
+    said = [f"{key}: {before[key]!s} → {value!s}" for key, value in changes.items() if before[key] != value]
+    with transaction.atomic():
+        app.save(update_fields=list(changes))
+        audit.record(
+            actor=actor,
+            action="app.changed",
+            app=app,
+            detail=f"Changed app {app.slug}: {'; '.join(said) or 'nothing'}.",
+        )
+    return app
 
 
 def role_text(role: str, deploy_protected: bool) -> str:

@@ -1,6 +1,8 @@
 """Validation of user data that reaches git: refs and repository / remote URLs."""
 
+import os
 import re
+from fnmatch import fnmatchcase
 from ipaddress import ip_address
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -78,6 +80,9 @@ def url_problem(url: str) -> str | None:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         return "has a port that is not a number"
+    if scheme in {"http", "https"} and (parts.username is not None or parts.password is not None):
+        # A token in the user-name part would be shown to everyone who can see the app.
+        return "must not contain a user name or password; store the credential separately"
     if parts.password is not None:
         return "must not contain a password; store the credential separately"
     if scheme == "http" and not _is_loopback(parts.hostname):
@@ -85,13 +90,22 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+_KERNEL_FOLDERS = ("/proc", "/sys", "/dev")
+
+
 def _local_path_problem(url: str) -> str | None:
     # Bartender's own folder holds every app's mirror: a target pushing there could put one
     # app's commits into another app's history. Checked again where git runs (its DATA_DIR).
     from django.conf import settings
 
-    data = Path(settings.DATA_DIR).resolve()
-    where = Path(url).resolve()
+    # /proc/self/cwd and its kind mean a different folder in every process (git runs in the
+    # mirror's folder, not the web's): such paths are refused before and after resolving.
+    lexical = os.path.normpath(url)
+    data = Path(os.path.realpath(settings.DATA_DIR))
+    where = Path(os.path.realpath(url))
+    for path in (lexical, str(where)):
+        if any(path == kernel or path.startswith(kernel + "/") for kernel in _KERNEL_FOLDERS):
+            return "points into /proc, /sys or /dev, which no repository or remote may use"
     own = [data / name for name in ("mirrors", "bin", "tmp", "home", "static")]
     if where == data or any(where == folder or folder in where.parents for folder in own):
         return "points into Bartender's own working folders (DATA_DIR), which no repository or remote may use"
@@ -105,6 +119,18 @@ def _is_loopback(host: str) -> bool:
         return ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def remote_matches(url: str, patterns: list[str]) -> bool:
+    """Whether one of `patterns` (`*`: any run of characters) matches the whole of `url`."""
+    # fnmatch's other wildcards (?, [...]) are taken literally: only `*` is a wildcard here.
+    literal = [p.replace("[", "[[]").replace("?", "[?]") for p in patterns if p]
+    return any(fnmatchcase(url, pattern) for pattern in literal)
+
+
+def validate_remote_patterns(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
+        raise ValidationError("Give a list of non-empty URL patterns, such as https://git.example.com/team/*.")
 
 
 def validate_git_url(value: str) -> None:

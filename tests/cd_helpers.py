@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.test import Client
 
-from tests.conftest import run_worker
+from tests.helpers import run_worker
 
 SECRET = "a-github-webhook-secret-0123"
 

@@ -1,18 +1,25 @@
+"""Fixtures only; the helpers tests import live in tests/helpers.py."""
+
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from deployments.models import Deployment
 from portal.models import ApiToken
 from projects.models import Access, App, Role, Target
 from tests.gitserver import GitHttpServer
-from tests.gitutil import BUILD_HOOK, Repo, bare_remote
+from tests.gitutil import BUILD_HOOK, Repo, bare_remote, copy_tree
+from tests.helpers import Api, cluster_env, run_worker  # Api: still imported from here by two newer test files
 
 ROLES = ("outsider", "viewer", "deployer", "app_admin", "staff")
 
@@ -24,6 +31,26 @@ def fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def static_files_indexed_once() -> Iterator[None]:
+    """WhiteNoise indexes every static file (Django admin's some 400) each time a middleware chain
+    is built, that is for every test Client: some 40 ms, hundreds of times a run. The files do not
+    change during a run, so the index is made once and handed to every later chain."""
+    index_files = WhiteNoiseMiddleware.add_files_from_finders
+    found: dict = {}
+
+    def indexed_once(middleware: WhiteNoiseMiddleware) -> None:
+        if not found:
+            before = dict(middleware.files)
+            index_files(middleware)
+            found.update({url: f for url, f in middleware.files.items() if before.get(url) is not f})
+        middleware.files.update(found)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(WhiteNoiseMiddleware, "add_files_from_finders", indexed_once)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def data_dir(settings, tmp_path: Path) -> Path:
     """Each test gets its own DATA_DIR: mirrors, askpass and work files."""
@@ -32,14 +59,27 @@ def data_dir(settings, tmp_path: Path) -> Path:
     return settings.DATA_DIR
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    return Repo(tmp_path / "repo", commits=5)
+@pytest.fixture(scope="session")
+def repo_template(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    """The standard five-commit repository, made once; each test works on a copy of its own."""
+    return Repo(tmp_path_factory.mktemp("template") / "repo", commits=5)
+
+
+@pytest.fixture(scope="session")
+def remote_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bare_remote(tmp_path_factory.mktemp("template") / "remote.git", BUILD_HOOK)
 
 
 @pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    return bare_remote(tmp_path / "remote.git", BUILD_HOOK)
+def repo(tmp_path: Path, repo_template: Repo) -> Repo:
+    """A working repository of five commits on main (`repo.shas`), this test's own."""
+    return repo_template.copy(tmp_path / "repo")
+
+
+@pytest.fixture
+def remote(tmp_path: Path, remote_template: Path) -> Path:
+    """An empty bare remote whose pre-receive hook builds, and refuses a commit with a BREAK file."""
+    return copy_tree(remote_template, tmp_path / "remote.git")
 
 
 @pytest.fixture
@@ -48,33 +88,6 @@ def http_git(tmp_path: Path) -> Iterator[GitHttpServer]:
     root.mkdir()
     with GitHttpServer(root) as server:
         yield server
-
-
-class Api:
-    """A JSON client that authenticates with a real API token."""
-
-    def __init__(self, token: str = "") -> None:
-        self.client = Client()
-        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
-
-    def call(self, method: str, path: str, body=None, **headers):
-        kwargs = {**self.headers, **headers}
-        if body is not None:
-            data = body if isinstance(body, str | bytes) else json.dumps(body)
-            kwargs.update(data=data, content_type="application/json")
-        return getattr(self.client, method)(path, **kwargs)
-
-    def get(self, path: str, **headers):
-        return self.call("get", path, **headers)
-
-    def post(self, path: str, body=None, **headers):
-        return self.call("post", path, body if body is not None else {}, **headers)
-
-    def put(self, path: str, body=None, **headers):
-        return self.call("put", path, body if body is not None else {}, **headers)
-
-    def delete(self, path: str, **headers):
-        return self.call("delete", path, **headers)
 
 
 @pytest.fixture
@@ -114,28 +127,10 @@ def browser_client(users):
     return make
 
 
-def run_worker() -> list[int]:
-    """Do what a worker does with every queued task in the ORM broker, until none is left."""
-    from django_q.brokers import get_broker
-    from django_q.signing import SignedPackage
-
-    broker = get_broker()
-    ran: list[int] = []
-    for _ in range(200):
-        tasks = broker.dequeue()
-        if not tasks:
-            return ran
-        for ack_id, payload in tasks:
-            task = SignedPackage.loads(payload)
-            func = task["func"]
-            if not callable(func):
-                module, _, name = func.rpartition(".")
-                func = getattr(__import__(module, fromlist=[name]), name)
-            result = func(*task["args"], **task["kwargs"])
-            broker.acknowledge(ack_id)
-            if task["func"] == "deployments.tasks.run_deployment" and result:
-                ran.append(result)
-    raise AssertionError("the queue never drained")
+@pytest.fixture
+def staff(browser_client) -> Client:
+    """A browser signed in as the staff user."""
+    return browser_client("staff")
 
 
 @pytest.fixture
@@ -151,57 +146,22 @@ def worker(django_capture_on_commit_callbacks):
     return work
 
 
-def deployment(pk: int) -> Deployment:
-    return Deployment.objects.get(pk=pk)
+@pytest.fixture
+def deploy(api, worker) -> Callable[..., Deployment]:
+    """Request a deployment of `ref` through the API, run the worker's side, answer the row."""
 
+    def request(ref: str = "main", *, target: str = "staging", role: str = "deployer", **headers) -> Deployment:
+        path = f"/api/apps/shop/targets/{target}/deployments"
+        response = worker(lambda: api(role).post(path, {"ref": ref}, **headers))
+        assert response.status_code == 202, response.content
+        return Deployment.objects.get(pk=response.json()["id"])
 
-__all__ = ["deployment"]
-
-
-def wait_for(predicate, *, timeout: float = 60, every: float = 0.2, what: str = "the condition"):
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def cluster_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a worker process that shares this test's database."""
-    import os
-
-    from django.conf import settings
-    from django.db import connection
-
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "ENCRYPTION_KEY": settings.ENCRYPTION_KEY,
-        "PYTHONUNBUFFERED": "1",
-    }
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:  # the test database pytest-django made, on the same server
-        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-        env["DATABASE_URL"] = f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    env.update(extra)
-    return env
+    return request
 
 
 @pytest.fixture
 def start_cluster(tmp_path: Path):
     """Start real `python manage.py qcluster` processes; all are stopped after the test."""
-    import signal
-    import subprocess
-    import sys
-
     started: list[subprocess.Popen] = []
     base = Path(__file__).resolve().parent.parent
 
@@ -225,8 +185,6 @@ def start_cluster(tmp_path: Path):
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            import os
-
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
 
@@ -234,7 +192,6 @@ def start_cluster(tmp_path: Path):
 @pytest.fixture
 def heroku(settings, http_git):
     """The loopback Platform API, with Heroku's git pushes going to the smart-HTTP server."""
-    from tests.gitutil import bare_remote
     from tests.heroku_api import HEROKU_KEY, FakeHeroku
 
     assert http_git.password == HEROKU_KEY

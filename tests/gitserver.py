@@ -93,7 +93,8 @@ class GitHttpServer:
         self.password = password
         self.app = GitHttpApp(root, username, password)
         self.server = make_server("127.0.0.1", 0, self.app, server_class=_Server, handler_class=_QuietHandler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # Poll for shutdown every 50 ms, not serve_forever's 0.5 s: each test stops a server.
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def base_url(self) -> str:

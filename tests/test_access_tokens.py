@@ -6,7 +6,7 @@ import re
 
 from portal.audit.models import AuditEvent
 from portal.models import ApiToken
-from tests.conftest import Api
+from tests.helpers import Api
 
 
 def create(client, name: str = "laptop", days: str = ""):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-from django import forms
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
@@ -11,45 +9,13 @@ from deployments.models import Deployment, LogLine
 from portal.audit.models import AuditEvent
 from portal.models import ApiToken
 from projects.models import Access, App, Role, Target
+from tests.helpers import Api, post_data
 
 SECRET = "hk-0123456789-very-secret"
 
 
-def post_data(response, **changes) -> dict:
-    """The admin form of `response` as a browser would post it back, with `changes` applied."""
-    data: dict = {}
-
-    def add(form) -> None:
-        for field in form:
-            value = field.value()
-            if isinstance(field.field, forms.BooleanField):
-                if value:
-                    data[field.html_name] = "on"
-            elif isinstance(field.field, forms.SplitDateTimeField):
-                data[f"{field.html_name}_0"], data[f"{field.html_name}_1"] = (
-                    (f"{value:%Y-%m-%d}", f"{value:%H:%M:%S}") if value else ("", "")
-                )
-            elif value is not None:
-                data[field.html_name] = [str(v) for v in value] if isinstance(value, list | tuple) else str(value)
-            if field.field.show_hidden_initial and value is not None:
-                data[field.html_initial_name] = str(value)
-
-    add(response.context["adminform"].form)
-    for inline in response.context["inline_admin_formsets"]:
-        add(inline.formset.management_form)
-        for form in inline.formset.forms:
-            add(form)
-    data.update(changes)
-    return {key: value for key, value in data.items() if value is not None}
-
-
 def events(action: str):
     return list(AuditEvent.objects.filter(action=action).order_by("id"))
-
-
-@pytest.fixture
-def staff(browser_client):
-    return browser_client("staff")
 
 
 def test_every_admin_list_and_form_opens_for_staff(app, staff, users):
@@ -223,8 +189,6 @@ def test_staff_revoke_any_token_in_the_admin_and_it_is_audited(app, staff, users
     assert not ApiToken.objects.filter(pk=token.pk).exists()
     [event] = events("token.revoked")
     assert (event.actor, event.source, event.detail) == ("staff", "admin", "Revoked API token 'ci' of deployer.")
-    from tests.conftest import Api
-
     assert Api(raw).get("/api/apps").status_code == 401
 
 

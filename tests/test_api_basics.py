@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from portal.models import ApiToken, hash_token
 from projects.models import Access, App, Target
-from tests.conftest import Api
+from tests.helpers import Api
 
 
 def test_apitoken_prints_a_working_token_and_stores_only_its_hash(users):

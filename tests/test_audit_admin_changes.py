@@ -9,7 +9,7 @@ from django.urls import reverse
 from portal.audit.models import AuditEvent
 from portal.models import ApiToken
 from projects.models import Access, App, Role
-from tests.test_admin_pages import post_data
+from tests.helpers import post_data
 
 NEW_PASSWORD = "a-Fresh-pass-9876"
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-very-secret\n-----END OPENSSH PRIVATE KEY-----"
@@ -17,11 +17,6 @@ SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-very-se
 
 def events(action: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action).order_by("id"))
-
-
-@pytest.fixture
-def staff(browser_client):
-    return browser_client("staff")
 
 
 @pytest.fixture

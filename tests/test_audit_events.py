@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from deployments.engine import claim, finish, run
 from deployments.models import Deployment, LogLine
 from portal.audit.models import AuditEvent
-from tests.conftest import run_worker
+from tests.helpers import run_worker
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 
@@ -120,7 +120,8 @@ def test_access_changes_through_the_api_say_what_changed(app, api):
     assert {e.actor for e in AuditEvent.objects.filter(action__startswith="access.")} == {"app_admin"}
 
 
-def test_creating_users_apps_and_targets_is_audited_without_secrets(app, api, repo):
+def test_creating_users_apps_and_targets_is_audited_without_secrets(app, api, repo, settings):
+    settings.ALLOWED_REMOTES = ["https://git.example.com/*"]
     api("staff").post("/api/users", {"username": "newbie", "password": "a-Long-pass-123"})
     api("staff").post("/api/apps", {"slug": "blog", "name": "Blog", "repo_url": str(repo.path)})
     api("app_admin").post(

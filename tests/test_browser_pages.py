@@ -19,8 +19,8 @@ from deployments.models import Deployment
 from portal.actor import Actor
 from projects import mirror
 from projects.models import Target
-from tests.conftest import wait_for
 from tests.gitutil import remote_head
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 

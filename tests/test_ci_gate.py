@@ -16,7 +16,7 @@ def require_ci(*contexts: str) -> None:
 
 
 def status(api, sha: str, state: str, context: str = "ci/tests") -> None:
-    response = api("deployer").post(f"/api/apps/shop/commits/{sha}/statuses", {"state": state, "context": context})
+    response = api("app_admin").post(f"/api/apps/shop/commits/{sha}/statuses", {"state": state, "context": context})
     assert response.status_code == 201, response.content
 
 

@@ -1,11 +1,11 @@
-"""CI statuses: posted by deployers or CI tokens, combined per commit, shown in the commit list."""
+"""CI statuses: posted by CI tokens or app admins, combined per commit, shown in the commit list."""
 
 from __future__ import annotations
 
 from portal.audit.models import AuditEvent
 from portal.models import ApiToken
 from projects.models import App, CommitStatus
-from tests.conftest import Api
+from tests.helpers import Api
 
 
 def statuses(sha: str, app: str = "shop") -> str:
@@ -17,12 +17,12 @@ def commit_ci(api, sha: str) -> dict | None:
     return next(row["ci"] for row in rows if row["sha"] == sha)
 
 
-def test_a_deployer_posts_statuses_and_the_commit_list_combines_them(app, api, repo):
+def test_an_app_admin_posts_statuses_and_the_commit_list_combines_them(app, api, repo):
     head = repo.shas[-1]
-    first = api("deployer").post(
+    first = api("app_admin").post(
         statuses(head), {"state": "pending", "context": "ci/tests", "target_url": "https://ci.example.com/1"}
     )
-    api("deployer").post(statuses(head), {"state": "success", "context": "ci/lint"})
+    api("app_admin").post(statuses(head), {"state": "success", "context": "ci/lint"})
 
     assert first.status_code == 201, first.content
     assert commit_ci(api, head) == {
@@ -38,16 +38,16 @@ def test_a_deployer_posts_statuses_and_the_commit_list_combines_them(app, api, r
 def test_the_latest_state_of_a_context_wins(app, api, repo):
     head = repo.shas[-1]
     for state in ("pending", "failure", "success"):
-        api("deployer").post(statuses(head), {"state": state, "context": "ci/tests"})
+        api("app_admin").post(statuses(head), {"state": state, "context": "ci/tests"})
 
     assert commit_ci(api, head)["state"] == "success"
     assert CommitStatus.objects.filter(sha=head).count() == 1
-    api("deployer").post(statuses(head), {"state": "error", "context": "ci/tests"})
+    api("app_admin").post(statuses(head), {"state": "error", "context": "ci/tests"})
     assert commit_ci(api, head)["state"] == "failure"
 
 
 def test_a_status_may_name_a_commit_the_mirror_has_not_fetched_yet(app, api):
-    response = api("deployer").post(statuses("ab" * 20), {"state": "success", "context": "ci"})
+    response = api("app_admin").post(statuses("ab" * 20), {"state": "success", "context": "ci"})
     assert response.status_code == 201
     assert CommitStatus.objects.filter(sha="ab" * 20, state="success").exists()
 
@@ -61,7 +61,7 @@ def test_a_malformed_sha_state_or_url_is_a_400_naming_the_field(app, api, repo):
         (statuses(head), {"state": "success", "context": "ci", "target_url": "javascript:alert(1)"}, "target_url:"),
     ]
     for path, body, field in cases:
-        response = api("deployer").post(path, body)
+        response = api("app_admin").post(path, body)
         assert response.status_code == 400, body
         assert response.json()["detail"].startswith(field)
     assert not CommitStatus.objects.exists()
@@ -83,10 +83,10 @@ def test_an_app_admin_creates_a_ci_token_that_can_only_post_statuses_to_its_app(
     posted = ci_token.post(statuses(repo.shas[-1]), {"state": "success", "context": "ci/tests"})
 
     assert posted.status_code == 201
-    assert ci_token.get("/api/apps").status_code == 401
-    assert ci_token.get("/api/apps/shop/commits").status_code == 401
-    assert ci_token.post("/api/apps/shop/targets/staging/deployments", {"ref": "main"}).status_code == 401
-    assert ci_token.post("/api/apps/shop/ci-tokens", {"name": "more"}).status_code == 401
+    assert ci_token.get("/api/apps").status_code == 403
+    assert ci_token.get("/api/apps/shop/commits").status_code == 403
+    assert ci_token.post("/api/apps/shop/targets/staging/deployments", {"ref": "main"}).status_code == 403
+    assert ci_token.post("/api/apps/shop/ci-tokens", {"name": "more"}).status_code == 403
     App.objects.create(slug="other", name="Other", repo_url=str(repo.path))
     assert ci_token.post(statuses(repo.shas[-1], "other"), {"state": "success", "context": "ci"}).status_code == 404
 
@@ -99,7 +99,7 @@ def test_only_app_admins_create_ci_tokens(app, api):
 
 def test_the_app_page_shows_each_commits_ci_state_with_links(app, api, repo, browser_client):
     head = repo.shas[-1]
-    api("deployer").post(
+    api("app_admin").post(
         statuses(head), {"state": "failure", "context": "ci/tests", "target_url": "https://ci.example.com/run/7"}
     )
     from projects import mirror

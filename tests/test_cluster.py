@@ -4,8 +4,8 @@ import pytest
 from django.core.cache import cache
 
 from deployments.models import Deployment
-from tests.conftest import wait_for
 from tests.gitutil import remote_head
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 

@@ -70,7 +70,8 @@ def test_a_rejected_push_fails_with_the_remotes_reason_and_leaves_the_remote_unc
     assert Target.objects.get(slug="staging").live_sha == live
 
 
-def test_an_https_remote_receives_the_push_with_the_api_key_as_password(app, api, worker, repo, http_git):
+def test_an_https_remote_receives_the_push_with_the_api_key_as_password(app, api, worker, repo, http_git, settings):
+    settings.ALLOWED_REMOTES = [http_git.url("*")]
     served = bare_remote(http_git.root / "shop.git", BUILD_HOOK)
     response = api("app_admin").post(
         "/api/apps/shop/targets",
@@ -87,7 +88,8 @@ def test_an_https_remote_receives_the_push_with_the_api_key_as_password(app, api
     assert http_git.password not in log_text(deployment)
 
 
-def test_a_wrong_api_key_fails_clearly_without_revealing_the_key(app, api, worker, repo, http_git):
+def test_a_wrong_api_key_fails_clearly_without_revealing_the_key(app, api, worker, repo, http_git, settings):
+    settings.ALLOWED_REMOTES = [http_git.url("*")]
     served = bare_remote(http_git.root / "shop.git")
     wrong_key = "wrong-key-0123456789"
     api("app_admin").post(

@@ -17,8 +17,8 @@ from django.db import connection
 from deployments.models import Deployment
 from portal.models import ApiToken
 from projects.models import Target
-from tests.conftest import Api, cluster_env, wait_for
 from tests.gitutil import bare_remote, remote_head
+from tests.helpers import Api, cluster_env, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 

@@ -18,9 +18,9 @@ from django_q.models import OrmQ
 from deployments.models import Deployment, LogLine
 from portal.audit.models import AuditEvent
 from projects.models import Target
-from tests.conftest import cluster_env, wait_for
 from tests.engine_util import Gate, alive, children
 from tests.gitutil import remote_head
+from tests.helpers import cluster_env, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 

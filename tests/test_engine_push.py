@@ -12,9 +12,9 @@ from deployments.engine import reaper, run
 from deployments.models import Deployment, LogLine
 from portal.audit.models import AuditEvent
 from projects.models import Target
-from tests.conftest import run_worker, wait_for
 from tests.engine_util import Gate, alive
 from tests.gitutil import bare_remote, remote_head
+from tests.helpers import run_worker, wait_for
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 LOCK = "/api/apps/shop/targets/staging/lock"

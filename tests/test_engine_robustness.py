@@ -10,15 +10,14 @@ import pytest
 from cryptography.fernet import Fernet
 from django.db import connection
 
-from deployments.engine import claim, run
+from deployments.engine import claim, release_rollback, run
 from deployments.engine.push import CUT_MARK, MAX_LINE, LineSplitter
-from deployments.heroku import releases
 from deployments.models import Deployment, LogLine
 from portal import crypto
 from portal.audit.models import AuditEvent
 from projects.models import App, Target
-from tests.conftest import run_worker, wait_for
 from tests.gitutil import bare_remote, git, remote_head
+from tests.helpers import run_worker, wait_for
 from tests.heroku_api import HEROKU_KEY
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
@@ -83,7 +82,7 @@ def test_a_running_heroku_release_rollback_cannot_be_cancelled_and_says_so(prod,
 
     assert cancel.status_code == 409
     assert cancel.json()["detail"] == "A Heroku release rollback cannot be stopped once it has started."
-    releases.execute(rollback)
+    release_rollback.execute(rollback)
     rollback.refresh_from_db()
     assert rollback.status == "succeeded", rollback.reason
     assert not rollback.cancel_requested

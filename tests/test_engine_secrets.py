@@ -8,14 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from deployments.models import Deployment, LogLine
 from portal.audit.models import AuditEvent
-from tests.conftest import run_worker
 from tests.gitserver import GitHttpServer
 from tests.gitutil import BUILD_HOOK, bare_remote, remote_head
+from tests.helpers import run_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)  # committed rows, so the database file holds them
 
@@ -33,7 +32,8 @@ def _files(*roots: Path) -> Iterator[Path]:
         yield from (path for path in root.rglob("*") if path.is_file())
 
 
-def test_an_api_key_is_never_stored_logged_or_answered(app, api, repo, keyed_server, caplog, capfd):
+def test_an_api_key_is_never_stored_logged_or_answered(app, api, repo, keyed_server, caplog, capfd, settings):
+    settings.ALLOWED_REMOTES = [keyed_server.url("*")]
     caplog.set_level(logging.DEBUG)
     right, wrong = keyed_server.password, f"hrku-{secrets.token_hex(16)}"
     served = {name: bare_remote(keyed_server.root / f"{name}.git", BUILD_HOOK) for name in ("live", "prod")}

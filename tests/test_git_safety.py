@@ -26,6 +26,7 @@ def test_a_target_cannot_push_into_bartenders_own_mirrors(app, api, data_dir: Pa
 
 def test_a_push_ref_outside_branches_and_tags_is_refused(app, api, tmp_path: Path):
     remote = bare_remote(tmp_path / "other.git")
+    api("staff").call("patch", "/api/apps/shop", {"allowed_remotes": [str(remote)]})
     for ref in ("refs/replace/" + "a" * 40, "refs/notes/commits", "HEAD"):
         response = api("app_admin").post(
             TARGETS, {"slug": "odd", "name": "O", "remote_url": str(remote), "push_ref": ref}
@@ -54,7 +55,7 @@ def test_git_never_sees_the_workers_secrets(app, api, worker, repo, tmp_path: Pa
     monkeypatch.setenv("DATABASE_URL", "postgres://bartender:db-password@db/bartender")
     hook = "#!/bin/sh\nenv | sed 's/^/env: /'\n"
     remote = bare_remote(tmp_path / "printing.git", hook)
-    api("app_admin").post(TARGETS, {"slug": "env", "name": "Env", "remote_url": str(remote)})
+    api("staff").post(TARGETS, {"slug": "env", "name": "Env", "remote_url": str(remote)})
 
     response = worker(lambda: api("deployer").post(f"{TARGETS}/env/deployments", {"ref": "main"}))
 

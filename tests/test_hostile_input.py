@@ -14,8 +14,8 @@ from deployments.models import Deployment
 from projects import git
 from projects.git import GitError
 from projects.models import App, Target
-from tests.conftest import run_worker
 from tests.gitutil import git as run_git
+from tests.helpers import run_worker
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 CANARY = "CANARY"  # replaced by the test's canary path

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from deployments.models import Deployment
 from projects.models import App, Target
-from tests.conftest import Api
+from tests.helpers import Api
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 

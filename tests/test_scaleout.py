@@ -14,8 +14,8 @@ from django.db import connection
 
 from deployments.models import Deployment
 from projects.models import Access, App, Role, Target
-from tests.conftest import wait_for
 from tests.gitutil import Repo, bare_remote, remote_head
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.django_db(transaction=True)]
 

@@ -8,8 +8,8 @@ from django.test import Client
 
 from deployments.models import Deployment
 from projects import mirror
-from tests.conftest import wait_for
 from tests.gitutil import remote_head
+from tests.helpers import wait_for
 
 
 def deploy_via_api(api, worker, ref: str) -> Deployment:

@@ -10,6 +10,7 @@ from ninja import Query, Router, Schema
 from deployments import selectors
 from portal.apiauth import actor
 from portal.errors import BadRequest, Unavailable
+from portal.paging import MAX_PAGE
 from projects import access, ci, mirror
 from projects.git import GitError
 from projects.mirror import RefError
@@ -40,7 +41,11 @@ class CommitOut(Schema):
 
 @router.get("/apps/{app}/commits", response=list[CommitOut])
 def list_commits(
-    request: HttpRequest, app: str, branch: str = "", limit: int = Query(50, ge=1, le=100), page: int = Query(1, ge=1)
+    request: HttpRequest,
+    app: str,
+    branch: str = "",
+    limit: int = Query(50, ge=1, le=100),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
 ):
     found = access.app_for(actor(request), app)
     try:

@@ -10,6 +10,7 @@ from ninja import Field, Header, Query, Router, Schema, Status
 from deployments import locks, selectors, services
 from deployments.models import Deployment, LogLine
 from portal.apiauth import actor
+from portal.paging import MAX_PAGE
 from projects import access
 from projects.api import LockOut
 
@@ -110,7 +111,7 @@ def request_deployment(
 
 
 @router.get("/apps/{app}/targets/{target}/deployments", response=list[DeploymentBrief])
-def list_deployments(request: HttpRequest, app: str, target: str, page: int = Query(1, ge=1)):
+def list_deployments(request: HttpRequest, app: str, target: str, page: int = Query(1, ge=1, le=MAX_PAGE)):
     found = access.target_for(actor(request), app, target)
     start = (page - 1) * PAGE_SIZE
     rows = found.deployments.select_related("app", "target").order_by("-id")[start : start + PAGE_SIZE]

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from deployments import selectors
 from deployments.web import insights, overview, timeline
 from portal.actor import Actor
+from portal.paging import page_number
 from projects import access, mirror
 from projects.git import GitError
 from projects.mirror import RefError
@@ -59,6 +60,7 @@ def app_page(request: HttpRequest, app: str) -> HttpResponse:
         "columns": timeline.columns(found, grant, targets, []),
         "fetching": age is None,
         "may_deploy": grant.at_least(Role.DEPLOYER),
+        "may_admin": grant.at_least(Role.ADMIN),
         "query": query,
         # The app page shows no log lines: a running deployment's output must not re-render it.
         "live_version": overview.state_version([found], with_log_lines=False),
@@ -67,10 +69,7 @@ def app_page(request: HttpRequest, app: str) -> HttpResponse:
         return render(request, "projects/app.html", context)
     branches = mirror.branches(found)
     branch = request.GET.get("branch") or found.default_branch
-    try:
-        page = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_number(request.GET.get("page"))
     try:
         if query:
             rows, has_next = timeline.search(found, branch, query, page=page)

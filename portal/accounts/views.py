@@ -1,25 +1,48 @@
-"""The signed-in user's own account: profile with API tokens, and the login page's form."""
+"""The signed-in user's own account: profile with API tokens, the login page, the password change."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from portal.accounts import services as accounts
-from portal.accounts.login import LoginForm
+from portal.accounts.login import LoginForm, PasswordChangeForm
 from portal.actor import Actor
 from portal.errors import ServiceError
 from portal.models import ApiToken
 
 login = auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True)
 MAX_EXPIRY_DAYS = 3650
+
+
+class _PasswordChange(auth_views.PasswordChangeView):
+    """Django's page (login required, CSRF, passwords kept out of error reports); the old password
+    goes through the login lockout and the change is audited."""
+
+    form_class = PasswordChangeForm
+
+    def get_form_kwargs(self) -> dict:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        accounts.password_change(
+            actor=Actor.from_request(self.request, "web"),
+            user=form.user,
+            new_password=form.cleaned_data["new_password1"],
+        )
+        update_session_auth_hash(self.request, form.user)  # this session stays signed in, the others end
+        return HttpResponseRedirect(self.get_success_url())
+
+
+password_change = _PasswordChange.as_view()
 
 
 def _render_profile(request: HttpRequest, *, new_token: str = "", status: int = 200) -> HttpResponse:
