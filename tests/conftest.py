@@ -18,10 +18,19 @@ from deployments.models import Deployment
 from portal.models import ApiToken
 from projects.models import Access, App, Role, Target
 from tests.gitserver import GitHttpServer
-from tests.gitutil import BUILD_HOOK, Repo, bare_remote, copy_tree
-from tests.helpers import Api, cluster_env, run_worker  # Api: still imported from here by two newer test files
+from tests.gitutil import BUILD_HOOK, Repo, bare_remote, copy_tree, git
+from tests.helpers import Api, cluster_env, run_worker
 
 ROLES = ("outsider", "viewer", "deployer", "app_admin", "staff")
+SLOW_TIERS = ("cluster", "browser", "scaleout")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test of a slow tier is also `slow`: `-m "not slow"` is the fast tier."""
+    for item in items:
+        if any(item.get_closest_marker(tier) for tier in SLOW_TIERS):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
@@ -61,8 +70,11 @@ def data_dir(settings, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def repo_template(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    """The standard five-commit repository, made once; each test works on a copy of its own."""
-    return Repo(tmp_path_factory.mktemp("template") / "repo", commits=5)
+    """The standard five-commit repository, made once; each test works on a copy of its own.
+    Its objects are packed, so a copy is some 25 files and folders to write and delete, not 50."""
+    template = Repo(tmp_path_factory.mktemp("template") / "repo", commits=5)
+    git("repack", "-a", "-d", "-q", cwd=template.path)
+    return template
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Plain helpers the tests import (the fixtures live in conftest.py): an API client with a real
 token, the worker's side of the queue, bounded polling, the environment of a worker process,
-reading a page or a log, and posting an admin form back."""
+reading a page or a log, deployments made without a worker, and posting an admin form back."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from pathlib import Path
 from django import forms
 from django.test import Client
 
+from deployments import services
 from deployments.models import Deployment, LogLine
+from portal.actor import Actor
+from projects.models import App, Target
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 
@@ -52,7 +55,8 @@ def run_worker() -> list[int]:
     broker = get_broker()
     ran: list[int] = []
     for _ in range(200):
-        tasks = broker.dequeue()
+        # Asked first because dequeue() sleeps a poll interval (0.1 s) whenever it finds nothing.
+        tasks = broker.dequeue() if broker.queue_size() else None
         if not tasks:
             return ran
         for ack_id, payload in tasks:
@@ -114,8 +118,36 @@ def commit_rows(body: str) -> list[str]:
 
 
 def log_lines(deployment: Deployment | int) -> list[str]:
+    """A deployment's log as stored, line by line."""
     pk = deployment if isinstance(deployment, int) else deployment.pk
     return list(LogLine.objects.filter(deployment_id=pk).order_by("n").values_list("text", flat=True))
+
+
+def log_text(deployment: Deployment | int) -> str:
+    return "\n".join(log_lines(deployment))
+
+
+def request_deployment(users: dict, ref: str = "main") -> Deployment:
+    """A deployment of staging, requested by the deployer through the service and left queued."""
+    target = Target.objects.get(slug="staging")
+    return services.deployment_request(actor=Actor(user=users["deployer"], source="web"), target=target, ref=ref)
+
+
+def deployment_row(
+    app: App, users: dict, *, sha: str, status: str = "queued", previous: str = "", **fields
+) -> Deployment:
+    """A deployment of staging written straight to the database, in whatever state a test needs."""
+    return Deployment.objects.create(
+        app=app,
+        target=Target.objects.get(slug="staging"),
+        sha=sha,
+        ref=fields.pop("ref", "main"),
+        status=status,
+        previous_sha=previous,
+        requested_by=users["deployer"],
+        requested_by_name="deployer",
+        **fields,
+    )
 
 
 def post_data(response, **changes) -> dict:

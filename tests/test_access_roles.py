@@ -85,29 +85,6 @@ def test_locking_a_protected_target_needs_admin_or_deploy_protected(app, product
     assert api("app_admin").delete(path).status_code == 204
 
 
-def test_the_app_page_shows_a_disabled_button_saying_why_on_a_protected_target(app, production, browser_client):
-    from projects import mirror
-
-    mirror.sync(app)
-    page = browser_client("deployer").get("/apps/shop/").content.decode()
-
-    assert "disabled" in page
-    assert "Production is protected: only app admins or granted users may deploy there." in page
-
-
-def test_the_deploy_history_of_a_target_is_one_click_from_the_app_page(app, browser_client, api, worker):
-    from projects import mirror
-
-    worker(lambda: api("deployer").post("/api/apps/shop/targets/staging/deployments", {"ref": "main"}))
-    mirror.sync(app)
-
-    page = browser_client("viewer").get("/apps/shop/").content.decode()
-    assert 'href="/apps/shop/targets/staging/"' in page
-    history = browser_client("viewer").get("/apps/shop/targets/staging/").content.decode()
-    assert "deployer" in history and "succeeded" in history
-    assert " s</td>" in history  # the duration
-
-
 def test_access_checks_use_the_actor_not_a_stale_grant(app, users):
     actor = Actor(user=users["viewer"], source="web")
     Access.objects.filter(user=users["viewer"]).update(role=Role.ADMIN)

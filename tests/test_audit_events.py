@@ -18,9 +18,8 @@ def only(action: str) -> AuditEvent:
     return found[0]
 
 
-def test_a_deployment_leaves_requested_started_and_succeeded(app, api, worker, repo):
-    response = worker(lambda: api("deployer").post(DEPLOYS, {"ref": "main"}))
-    deployment = response.json()["id"]
+def test_a_deployment_leaves_requested_started_and_succeeded(app, deploy, repo):
+    deployment = deploy().pk
 
     requested, started, succeeded = (
         only("deployment.requested"),
@@ -38,17 +37,17 @@ def test_a_deployment_leaves_requested_started_and_succeeded(app, api, worker, r
     )
 
 
-def test_a_rollback_says_so_and_how_far_back(app, api, worker, repo):
-    worker(lambda: api("deployer").post(DEPLOYS, {"ref": "main"}))
-    worker(lambda: api("deployer").post(DEPLOYS, {"ref": repo.shas[2]}))
+def test_a_rollback_says_so_and_how_far_back(app, deploy, repo):
+    deploy()
+    deploy(repo.shas[2])
 
     rollback = AuditEvent.objects.filter(action="deployment.requested").order_by("id").last()
     assert "rollback, 2 commits back from" in rollback.detail
 
 
-def test_a_failed_push_leaves_one_failed_event(app, api, worker, repo):
+def test_a_failed_push_leaves_one_failed_event(app, deploy, repo):
     broken = repo.commit("Breaks the build", {"BREAK": "x"})
-    worker(lambda: api("deployer").post(DEPLOYS, {"ref": broken}))
+    deploy(broken)
 
     assert "pre-receive hook declined" in only("deployment.failed").detail
     assert not AuditEvent.objects.filter(action="deployment.succeeded").exists()
@@ -150,8 +149,8 @@ def test_an_app_the_user_cannot_see_is_not_audited_as_denied(app, api):
     assert not AuditEvent.objects.filter(action="denied").exists()
 
 
-def test_a_deleted_users_events_remain(app, api, worker, users):
-    worker(lambda: api("deployer").post(DEPLOYS, {"ref": "main"}))
+def test_a_deleted_users_events_remain(app, api, deploy, users):
+    deploy()
     before = list(AuditEvent.objects.filter(actor="deployer").values_list("id", "action", "detail"))
 
     get_user_model().objects.filter(username="deployer").delete()
@@ -162,8 +161,8 @@ def test_a_deleted_users_events_remain(app, api, worker, users):
     assert [e["action"] for e in listed] == [b[1] for b in reversed(before)]
 
 
-def test_a_deleted_apps_history_remains_for_staff(app, api, worker):
-    worker(lambda: api("deployer").post(DEPLOYS, {"ref": "main"}))
+def test_a_deleted_apps_history_remains_for_staff(app, api, deploy):
+    deploy()
     app.delete()
 
     listed = api("staff").get("/api/audit?app=shop").json()

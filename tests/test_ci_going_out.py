@@ -13,14 +13,8 @@ from tests.gitutil import bare_remote, remote_head
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 
 
-def deploy(api, worker, ref: str, target: str = "staging") -> Deployment:
-    response = worker(lambda: api("deployer").post(f"/api/apps/shop/targets/{target}/deployments", {"ref": ref}))
-    assert response.status_code == 202, response.content
-    return Deployment.objects.get(pk=response.json()["id"])
-
-
-def test_the_confirmation_lists_the_commits_going_out_with_their_authors(app, api, worker, repo, browser_client):
-    deploy(api, worker, repo.shas[1])
+def test_the_confirmation_lists_the_commits_going_out_with_their_authors(app, deploy, repo, browser_client):
+    deploy(repo.shas[1])
     repo.commit("Add the search box", {"search.txt": "x"}, author="Grace Hopper")
     mirror.sync(app)
 
@@ -32,10 +26,10 @@ def test_the_confirmation_lists_the_commits_going_out_with_their_authors(app, ap
     assert "Commit number 2" not in page.split("going out")[-1]
 
 
-def test_github_hosted_repositories_get_a_compare_link(app, api, worker, repo, browser_client):
-    first = deploy(api, worker, repo.shas[1])
+def test_github_hosted_repositories_get_a_compare_link(app, deploy, repo, browser_client):
+    first = deploy(repo.shas[1])
     App.objects.filter(pk=app.pk).update(repo_url="https://github.com/acme/shop.git")
-    second = deploy(api, worker, repo.shas[-1])  # a full sha: no fetch from the unreachable host
+    second = deploy(repo.shas[-1])  # a full sha: no fetch from the unreachable host
 
     confirm = browser_client("deployer").get(f"/apps/shop/targets/staging/deploy/?ref={repo.shas[0]}").content
     page = browser_client("viewer").get(f"/deployments/{second.pk}/").content.decode()
@@ -46,12 +40,10 @@ def test_github_hosted_repositories_get_a_compare_link(app, api, worker, repo, b
     assert compare_url("https://gitlab.com/acme/shop.git", "a", "b") == ""
 
 
-def test_promote_offers_the_commit_live_on_staging_to_production(
-    app, api, worker, repo, browser_client, tmp_path: Path
-):
+def test_promote_offers_the_commit_live_on_staging_to_production(app, deploy, repo, browser_client, tmp_path: Path):
     prod_remote = bare_remote(tmp_path / "prod.git")
     Target.objects.create(app=app, slug="prod", name="Production", remote_url=str(prod_remote), position=1)
-    staged = deploy(api, worker, repo.shas[-2])
+    staged = deploy(repo.shas[-2])
     link = f"/apps/shop/targets/prod/deploy/?ref={staged.sha}"
 
     app_page = browser_client("deployer").get("/apps/shop/").content.decode()

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from portal.audit.models import AuditEvent
 from portal.models import ApiToken
 from projects.models import Access, CommitStatus, Role
-from tests.conftest import Api
+from tests.helpers import Api
 
 SHA = "a" * 40
 GREEN = {"state": "success", "context": "ci/tests"}

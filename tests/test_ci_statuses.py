@@ -95,18 +95,3 @@ def test_only_app_admins_create_ci_tokens(app, api):
     response = api("deployer").post("/api/apps/shop/ci-tokens", {"name": "CI"})
     assert response.status_code == 403
     assert not ApiToken.objects.filter(ci_app__isnull=False).exists()
-
-
-def test_the_app_page_shows_each_commits_ci_state_with_links(app, api, repo, browser_client):
-    head = repo.shas[-1]
-    api("app_admin").post(
-        statuses(head), {"state": "failure", "context": "ci/tests", "target_url": "https://ci.example.com/run/7"}
-    )
-    from projects import mirror
-
-    mirror.sync(app)
-
-    page = browser_client("viewer").get("/apps/shop/").content.decode()
-
-    assert "CI failure" in page
-    assert 'href="https://ci.example.com/run/7"' in page

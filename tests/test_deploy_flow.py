@@ -8,22 +8,11 @@ from deployments.models import Deployment, LogLine
 from portal.audit.models import AuditEvent
 from projects.models import Target
 from tests.gitutil import BUILD_HOOK, bare_remote, remote_head
-
-DEPLOYS = "/api/apps/shop/targets/staging/deployments"
-
-
-def deploy(api, worker, ref: str, role: str = "deployer", path: str = DEPLOYS) -> Deployment:
-    response = worker(lambda: api(role).post(path, {"ref": ref}))
-    assert response.status_code == 202, response.content
-    return Deployment.objects.get(pk=response.json()["id"])
+from tests.helpers import DEPLOYS, log_text
 
 
-def log_text(deployment: Deployment) -> str:
-    return "\n".join(LogLine.objects.filter(deployment=deployment).order_by("n").values_list("text", flat=True))
-
-
-def test_deploying_the_head_moves_the_remote_and_stores_the_output(app, api, worker, repo, remote):
-    deployment = deploy(api, worker, "main")
+def test_deploying_the_head_moves_the_remote_and_stores_the_output(app, deploy, repo, remote):
+    deployment = deploy()
 
     assert deployment.status == "succeeded", deployment.reason
     assert deployment.sha == repo.shas[-1]
@@ -35,11 +24,11 @@ def test_deploying_the_head_moves_the_remote_and_stores_the_output(app, api, wor
     assert actions == ["deployment.requested", "deployment.started", "deployment.succeeded"]
 
 
-def test_rolling_back_force_moves_the_remote_to_the_older_commit(app, api, worker, repo, remote):
-    deploy(api, worker, "main")
+def test_rolling_back_force_moves_the_remote_to_the_older_commit(app, deploy, repo, remote):
+    deploy()
     older = repo.shas[1]
 
-    rollback = deploy(api, worker, older)
+    rollback = deploy(older)
 
     assert rollback.status == "succeeded", rollback.reason
     assert rollback.kind == "rollback"
@@ -49,19 +38,19 @@ def test_rolling_back_force_moves_the_remote_to_the_older_commit(app, api, worke
     assert "rollback, 3 commits back" in requested.detail
 
 
-def test_deploying_the_live_commit_again_is_a_redeploy(app, api, worker, repo):
-    deploy(api, worker, "main")
-    again = deploy(api, worker, repo.shas[-1][:10])
+def test_deploying_the_live_commit_again_is_a_redeploy(app, deploy, repo):
+    deploy()
+    again = deploy(repo.shas[-1][:10])
     assert again.kind == "redeploy"
     assert again.status == "succeeded"
 
 
-def test_a_rejected_push_fails_with_the_remotes_reason_and_leaves_the_remote_unchanged(app, api, worker, repo, remote):
-    deploy(api, worker, "main")
+def test_a_rejected_push_fails_with_the_remotes_reason_and_leaves_the_remote_unchanged(app, deploy, repo, remote):
+    deploy()
     live = remote_head(remote)
     broken = repo.commit("This breaks the build", {"BREAK": "x"})
 
-    failed = deploy(api, worker, broken)
+    failed = deploy(broken)
 
     assert failed.status == "failed"
     assert "pre-receive hook declined" in failed.reason
@@ -70,7 +59,7 @@ def test_a_rejected_push_fails_with_the_remotes_reason_and_leaves_the_remote_unc
     assert Target.objects.get(slug="staging").live_sha == live
 
 
-def test_an_https_remote_receives_the_push_with_the_api_key_as_password(app, api, worker, repo, http_git, settings):
+def test_an_https_remote_receives_the_push_with_the_api_key_as_password(app, deploy, api, repo, http_git, settings):
     settings.ALLOWED_REMOTES = [http_git.url("*")]
     served = bare_remote(http_git.root / "shop.git", BUILD_HOOK)
     response = api("app_admin").post(
@@ -80,7 +69,7 @@ def test_an_https_remote_receives_the_push_with_the_api_key_as_password(app, api
     )  # fmt: skip
     assert response.status_code == 201, response.content
 
-    deployment = deploy(api, worker, "main", path="/api/apps/shop/targets/heroku-like/deployments")
+    deployment = deploy(target="heroku-like")
 
     assert deployment.status == "succeeded", deployment.reason
     assert remote_head(served) == repo.shas[-1]
@@ -88,7 +77,7 @@ def test_an_https_remote_receives_the_push_with_the_api_key_as_password(app, api
     assert http_git.password not in log_text(deployment)
 
 
-def test_a_wrong_api_key_fails_clearly_without_revealing_the_key(app, api, worker, repo, http_git, settings):
+def test_a_wrong_api_key_fails_clearly_without_revealing_the_key(app, deploy, api, repo, http_git, settings):
     settings.ALLOWED_REMOTES = [http_git.url("*")]
     served = bare_remote(http_git.root / "shop.git")
     wrong_key = "wrong-key-0123456789"
@@ -97,7 +86,7 @@ def test_a_wrong_api_key_fails_clearly_without_revealing_the_key(app, api, worke
         {"slug": "prod", "name": "Prod", "remote_url": http_git.url("shop.git"), "api_key": wrong_key},
     )
 
-    deployment = deploy(api, worker, "main", path="/api/apps/shop/targets/prod/deployments")
+    deployment = deploy(target="prod")
 
     assert deployment.status == "failed"
     assert "Authentication failed" in deployment.reason
@@ -124,8 +113,8 @@ def test_an_outsider_cannot_tell_the_app_exists(app, api):
     assert api("outsider").get("/api/apps").json() == []
 
 
-def test_the_log_endpoint_returns_only_lines_after_n(app, api, worker):
-    deployment = deploy(api, worker, "main")
+def test_the_log_endpoint_returns_only_lines_after_n(app, deploy, api):
+    deployment = deploy()
     total = LogLine.objects.filter(deployment=deployment).count()
 
     answer = api("viewer").get(f"/api/deployments/{deployment.pk}/log?after=2").json()
@@ -171,12 +160,12 @@ def test_a_missing_field_is_a_400_naming_it(app, api):
     assert response.status_code == 400
 
 
-def test_a_remote_that_moved_since_it_was_read_is_not_overwritten(app, api, worker, repo, remote, tmp_path: Path):
+def test_a_remote_that_moved_since_it_was_read_is_not_overwritten(app, deploy, repo, remote, tmp_path: Path):
     """The lease comes from ls-remote just before the push: a stray push in between is refused."""
     from deployments.engine import push
     from projects import git, mirror
 
-    deploy(api, worker, "main")
+    deploy()
     lease = push.remote_sha(str(remote), "refs/heads/main", git.NO_CREDENTIALS)
     stray = repo.commit("Pushed by someone else", {"stray.txt": "x"})
     from tests.gitutil import git as run_git

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from django_q.models import OrmQ
 
-from deployments.models import Deployment, LogLine
+from deployments.models import Deployment
 from portal.audit.models import AuditEvent
 from projects.models import Target
 from tests.engine_util import Gate, alive, children
 from tests.gitutil import remote_head
-from tests.helpers import cluster_env, wait_for
+from tests.helpers import cluster_env, log_text, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
@@ -52,10 +52,6 @@ def finished(pk: int, timeout: float = 60) -> Deployment:
         timeout=timeout,
         what=f"deployment {pk} to finish",
     )
-
-
-def log_text(pk: int) -> str:
-    return "\n".join(LogLine.objects.filter(deployment_id=pk).order_by("n").values_list("text", flat=True))
 
 
 def worker_pid(pk: int) -> int:

@@ -9,12 +9,12 @@ import pytest
 from django.db import connection
 
 from deployments.engine import reaper, run
-from deployments.models import Deployment, LogLine
+from deployments.models import Deployment
 from portal.audit.models import AuditEvent
 from projects.models import Target
 from tests.engine_util import Gate, alive
 from tests.gitutil import bare_remote, remote_head
-from tests.helpers import run_worker, wait_for
+from tests.helpers import log_lines, run_worker, wait_for
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 LOCK = "/api/apps/shop/targets/staging/lock"
@@ -24,31 +24,21 @@ def use_remote(app, path: Path, **fields) -> None:
     Target.objects.filter(app=app, slug="staging").update(remote_url=str(path), **fields)
 
 
-def deploy(api, worker, ref: str = "main", **headers) -> Deployment:
-    response = worker(lambda: api("deployer").post(DEPLOYS, {"ref": ref}, **headers))
-    assert response.status_code == 202, response.content
-    return Deployment.objects.get(pk=response.json()["id"])
-
-
 def beating_for(pk: int) -> float:
     """Seconds between a deployment's claim and its latest heartbeat."""
     deployment = Deployment.objects.get(pk=pk)
     return (deployment.heartbeat_at - deployment.started_at).total_seconds() if deployment.started_at else 0.0
 
 
-def lines(deployment: Deployment) -> list[str]:
-    return list(LogLine.objects.filter(deployment=deployment).order_by("n").values_list("text", flat=True))
-
-
-def test_a_push_past_the_targets_timeout_is_killed_and_fails_timed_out(app, api, worker, tmp_path: Path):
+def test_a_push_past_the_targets_timeout_is_killed_and_fails_timed_out(app, deploy, tmp_path: Path):
     gate = Gate(tmp_path)
     use_remote(app, gate.remote, timeout_seconds=1)
 
-    deployment = deploy(api, worker)
+    deployment = deploy()
 
     assert deployment.status == "failed"
     assert deployment.reason == "timed out after 1 s"
-    assert "[bartender] Failed: timed out after 1 s" in lines(deployment)
+    assert "[bartender] Failed: timed out after 1 s" in log_lines(deployment)
     hook = gate.started()[0].pid
     wait_for(lambda: not alive(hook), timeout=10, what="the remote's hook to be ended with git's group")
     assert remote_head(gate.remote) == ""
@@ -79,7 +69,7 @@ def test_cancelling_a_running_push_ends_git_and_its_process_group(app, api, tmp_
     cancelled = Deployment.objects.get(pk=pk)
     assert cancelled.status == "cancelled"
     assert cancelled.reason == "Cancelled by deployer."
-    assert "[bartender] Cancelled: git was stopped; the remote is as git left it." in lines(cancelled)
+    assert "[bartender] Cancelled: git was stopped; the remote is as git left it." in log_lines(cancelled)
     wait_for(lambda: not alive(hook), timeout=10, what="the remote's hook to be ended with git's group")
     assert not gate.ended()
     assert remote_head(gate.remote) == ""
@@ -87,29 +77,29 @@ def test_cancelling_a_running_push_ends_git_and_its_process_group(app, api, tmp_
     assert AuditEvent.objects.filter(deployment=pk, action="deployment.cancelled").count() == 1
 
 
-def test_progress_rewritten_with_carriage_returns_keeps_only_its_last_state(app, api, worker, tmp_path: Path):
+def test_progress_rewritten_with_carriage_returns_keeps_only_its_last_state(app, deploy, tmp_path: Path):
     hook = "#!/bin/sh\ncat >/dev/null\nprintf 'Compiling 10%%\\rCompiling 55%%\\rCompiling 100%%, done.\\n'\n"
     use_remote(app, bare_remote(tmp_path / "progress.git", hook))
 
-    deployment = deploy(api, worker)
+    deployment = deploy()
 
     assert deployment.status == "succeeded", deployment.reason
-    log = lines(deployment)
+    log = log_lines(deployment)
     assert "remote: Compiling 100%, done." in log
     assert not [line for line in log if "10%" in line or "55%" in line or "\r" in line]
 
 
-def test_a_log_past_the_cap_is_cut_with_a_note_and_the_push_goes_on(app, api, worker, repo, tmp_path, settings):
+def test_a_log_past_the_cap_is_cut_with_a_note_and_the_push_goes_on(app, deploy, repo, tmp_path, settings):
     settings.LOG_MAX_BYTES = 4096
     hook = "#!/bin/sh\ncat >/dev/null\nseq 1 2000 | sed 's/^/build output line /'\n"
     remote = bare_remote(tmp_path / "chatty.git", hook)
     use_remote(app, remote)
 
-    deployment = deploy(api, worker)
+    deployment = deploy()
 
     assert deployment.status == "succeeded", deployment.reason
     assert remote_head(remote) == repo.shas[-1]
-    log = lines(deployment)
+    log = log_lines(deployment)
     cut = log.index("[bartender] The log was cut here at 4096 bytes; the push went on.")
     output = [line for line in log[:cut] if not line.startswith("[bartender]")]
     assert 3000 < sum(len(line.encode()) + 1 for line in output) <= 4096
@@ -117,24 +107,7 @@ def test_a_log_past_the_cap_is_cut_with_a_note_and_the_push_goes_on(app, api, wo
     assert log[-1] == f"[bartender] Staging is now at {repo.shas[-1][:7]}."
 
 
-def test_the_full_log_downloads_as_text(app, api, worker, browser_client, tmp_path):
-    hook = "#!/bin/sh\ncat >/dev/null\nseq 1 6000 | sed 's/^/step /'\n"
-    use_remote(app, bare_remote(tmp_path / "long.git", hook))
-    deployment = deploy(api, worker)
-
-    response = browser_client("viewer").get(f"/deployments/{deployment.pk}/log.txt")
-
-    assert response.status_code == 200
-    assert response["Content-Type"] == "text/plain; charset=utf-8"
-    assert response["Content-Disposition"] == f'attachment; filename="deployment-{deployment.pk}.log"'
-    text = response.content.decode()
-    assert text.splitlines() == lines(deployment)
-    assert "remote: step 1" in text.splitlines()
-    assert "remote: step 6000" in text.splitlines()
-    assert browser_client("outsider").get(f"/deployments/{deployment.pk}/log.txt").status_code == 404
-
-
-def test_an_idempotency_key_retry_answers_the_same_deployment(app, api, worker, users):
+def test_an_idempotency_key_retry_answers_the_same_deployment(app, api, users):
     client = api("deployer")
     first = client.post(DEPLOYS, {"ref": "main"}, HTTP_IDEMPOTENCY_KEY="release-42")
     retry = client.post(DEPLOYS, {"ref": "main"}, HTTP_IDEMPOTENCY_KEY="release-42")

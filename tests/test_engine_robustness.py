@@ -12,67 +12,53 @@ from django.db import connection
 
 from deployments.engine import claim, release_rollback, run
 from deployments.engine.push import CUT_MARK, MAX_LINE, LineSplitter
-from deployments.models import Deployment, LogLine
+from deployments.models import Deployment
 from portal import crypto
 from portal.audit.models import AuditEvent
 from projects.models import App, Target
 from tests.gitutil import bare_remote, git, remote_head
-from tests.helpers import run_worker, wait_for
+from tests.helpers import log_lines, run_worker, wait_for
 from tests.heroku_api import HEROKU_KEY
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 KEY_UNREADABLE = "The target's API key cannot be read with this ENCRYPTION_KEY; set it again."
 
 
-def lines(pk: int) -> list[str]:
-    return list(LogLine.objects.filter(deployment_id=pk).order_by("n").values_list("text", flat=True))
-
-
-def deploy(api, worker, path: str = DEPLOYS, ref: str = "main") -> Deployment:
-    response = worker(lambda: api("deployer").post(path, {"ref": ref}))
-    assert response.status_code == 202, response.content
-    return Deployment.objects.get(pk=response.json()["id"])
-
-
 # A key the target's API key was stored with before ENCRYPTION_KEY changed.
 
 
-def test_a_key_stored_under_another_encryption_key_fails_the_deployment_at_once_and_says_why(
-    app, api, worker, remote, repo
-):
+def test_a_key_stored_under_another_encryption_key_fails_the_deployment_at_once_and_says_why(app, deploy, remote, repo):
     stale = Fernet(Fernet.generate_key()).encrypt(b"an-old-api-key").decode()
     Target.objects.filter(app=app, slug="staging").update(api_key_encrypted=stale)
 
-    deployment = deploy(api, worker)
+    deployment = deploy()
 
     assert deployment.status == "failed"
     assert deployment.reason == KEY_UNREADABLE
     assert deployment.finished_at is not None
-    assert f"[bartender] Failed: {KEY_UNREADABLE}" in lines(deployment.pk)
+    assert f"[bartender] Failed: {KEY_UNREADABLE}" in log_lines(deployment.pk)
     assert AuditEvent.objects.filter(deployment=deployment.pk, action="deployment.failed").count() == 1
     assert remote_head(remote) == ""
     # The target is free at once: once the key is set again the next deployment goes out.
     Target.objects.filter(app=app, slug="staging").update(api_key_encrypted=crypto.encrypt("a-new-api-key"))
-    assert deploy(api, worker).status == "succeeded"
+    assert deploy().status == "succeeded"
     assert remote_head(remote) == repo.shas[-1]
 
 
 # Heroku targets, against the loopback Platform API and smart-HTTP git server.
 
-PROD_DEPLOYS = "/api/apps/shop/targets/prod/deployments"
 
-
-def released(api, worker, repo) -> Deployment:
+def released(deploy, repo) -> Deployment:
     """A deployment to prod with its Heroku release recorded, as a rollback needs."""
-    first = deploy(api, worker, PROD_DEPLOYS, repo.shas[-2])
-    deploy(api, worker, PROD_DEPLOYS, "main")
+    first = deploy(repo.shas[-2], target="prod")
+    deploy(target="prod")
     first.refresh_from_db()
-    assert first.heroku_release_id, lines(first.pk)
+    assert first.heroku_release_id, log_lines(first.pk)
     return first
 
 
-def test_a_running_heroku_release_rollback_cannot_be_cancelled_and_says_so(prod, api, worker, repo, heroku):
-    first = released(api, worker, repo)
+def test_a_running_heroku_release_rollback_cannot_be_cancelled_and_says_so(prod, api, deploy, repo, heroku):
+    first = released(deploy, repo)
     response = api("deployer").post(f"/api/deployments/{first.pk}/release-rollback", {})
     assert response.status_code == 202, response.content
     rollback = claim.claim_next(prod.pk)  # what a worker holds while it calls the Platform API
@@ -89,8 +75,8 @@ def test_a_running_heroku_release_rollback_cannot_be_cancelled_and_says_so(prod,
     assert not AuditEvent.objects.filter(deployment=rollback.pk, action="deployment.cancelled").exists()
 
 
-def test_a_queued_heroku_release_rollback_can_still_be_cancelled(prod, api, worker, repo, heroku):
-    first = released(api, worker, repo)
+def test_a_queued_heroku_release_rollback_can_still_be_cancelled(prod, api, deploy, repo, heroku):
+    first = released(deploy, repo)
     pk = api("deployer").post(f"/api/deployments/{first.pk}/release-rollback", {}).json()["id"]
 
     cancel = api("deployer").post(f"/api/deployments/{pk}/cancel")
@@ -99,8 +85,8 @@ def test_a_queued_heroku_release_rollback_can_still_be_cancelled(prod, api, work
     assert Deployment.objects.get(pk=pk).status == "cancelled"
 
 
-def test_a_release_rollback_with_an_unreadable_key_fails_with_why(prod, api, worker, repo, heroku):
-    first = released(api, worker, repo)
+def test_a_release_rollback_with_an_unreadable_key_fails_with_why(prod, api, worker, deploy, repo, heroku):
+    first = released(deploy, repo)
     stale = Fernet(Fernet.generate_key()).encrypt(HEROKU_KEY.encode()).decode()
     Target.objects.filter(pk=prod.pk).update(api_key_encrypted=stale)
 
@@ -164,7 +150,7 @@ def test_the_targets_timeout_counts_the_fetch_and_ends_the_deployment_before_the
     deployment = Deployment.objects.get(pk=pk)
     assert deployment.status == "failed"
     assert deployment.reason == "timed out after 1 s"
-    log = lines(pk)
+    log = log_lines(pk)
     assert "[bartender] Fetching the repository." in log
     assert "[bartender] Failed: timed out after 1 s" in log
     assert not [line for line in log if "pushing" in line]
@@ -198,7 +184,7 @@ def test_a_cancel_during_the_fetch_ends_the_deployment_when_the_fetch_ends_witho
     deployment = Deployment.objects.get(pk=pk)
     assert deployment.status == "cancelled"
     assert deployment.reason == "Cancelled by deployer."
-    log = lines(pk)
+    log = log_lines(pk)
     assert log[-1] == "[bartender] Cancelled before the push: nothing was pushed."
     assert not [line for line in log if "pushing" in line]
     assert remote_head(remote) == ""
@@ -230,14 +216,14 @@ def test_a_cut_line_still_lets_the_next_progress_state_through():
     assert given == ["y" * MAX_LINE + CUT_MARK, "Compiling 100%, done.", "next"]
 
 
-def test_a_remote_that_prints_megabytes_without_a_newline_leaves_one_cut_line(app, api, worker, tmp_path):
+def test_a_remote_that_prints_megabytes_without_a_newline_leaves_one_cut_line(app, deploy, tmp_path):
     hook = "#!/bin/sh\ncat >/dev/null\nhead -c 5000000 /dev/zero | tr '\\0' x\necho\necho 'Build done.'\n"
     Target.objects.filter(app=app, slug="staging").update(remote_url=str(bare_remote(tmp_path / "endless.git", hook)))
 
-    deployment = deploy(api, worker)
+    deployment = deploy()
 
     assert deployment.status == "succeeded", deployment.reason
-    log = lines(deployment.pk)
+    log = log_lines(deployment.pk)
     cut = [line for line in log if "xxxx" in line]
     assert len(cut) == 1 and cut[0].endswith(CUT_MARK), [line[:80] for line in cut]
     assert len(cut[0]) < MAX_LINE + 100

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from deployments.models import Deployment, LogLine
+from deployments.models import LogLine
 from projects import mirror
 from projects.git import Credentials, environment
 from projects.models import Target
@@ -50,16 +50,15 @@ def test_separator_bytes_in_a_commit_cannot_forge_rows(app, api, repo):
     assert not any(row["author"] == "Alice Admin" for row in rows)
 
 
-def test_git_never_sees_the_workers_secrets(app, api, worker, repo, tmp_path: Path, monkeypatch):
+def test_git_never_sees_the_workers_secrets(app, api, deploy, repo, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("ENCRYPTION_KEY", "the-encryption-key-value")
     monkeypatch.setenv("DATABASE_URL", "postgres://bartender:db-password@db/bartender")
     hook = "#!/bin/sh\nenv | sed 's/^/env: /'\n"
     remote = bare_remote(tmp_path / "printing.git", hook)
     api("staff").post(TARGETS, {"slug": "env", "name": "Env", "remote_url": str(remote)})
 
-    response = worker(lambda: api("deployer").post(f"{TARGETS}/env/deployments", {"ref": "main"}))
+    deployment = deploy(target="env")
 
-    deployment = Deployment.objects.get(pk=response.json()["id"])
     log = "\n".join(LogLine.objects.filter(deployment=deployment).values_list("text", flat=True))
     assert deployment.status == "succeeded", deployment.reason
     assert "env: PATH=" in log  # the hook did print its environment
@@ -92,13 +91,12 @@ def test_key_folders_left_by_a_killed_process_are_removed(data_dir: Path):
     assert list((data_dir / "tmp").glob("ssh-*")) == []
 
 
-def test_a_worker_refuses_to_push_into_its_own_mirrors(app, api, worker, data_dir: Path):
+def test_a_worker_refuses_to_push_into_its_own_mirrors(app, deploy, data_dir: Path):
     # Validated on a web machine whose DATA_DIR differs; on this worker the path is its own mirror.
     Target.objects.create(app=app, slug="sneaky", name="Sneaky", remote_url=str(data_dir / "mirrors" / "999.git"))
 
-    response = worker(lambda: api("deployer").post(f"{TARGETS}/sneaky/deployments", {"ref": "main"}))
+    deployment = deploy(target="sneaky")
 
-    deployment = Deployment.objects.get(pk=response.json()["id"])
     assert deployment.status == "failed"
     assert "Bartender's own working folders" in deployment.reason
     assert not (data_dir / "mirrors" / "999.git").exists()

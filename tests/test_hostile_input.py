@@ -205,7 +205,7 @@ def test_the_payloads_are_live_and_git_itself_is_configured_to_refuse_them(tmp_p
     assert not disarmed.exists()
 
 
-def test_commit_messages_authors_and_branch_names_show_as_text(app, api, worker, browser_client, repo):
+def test_commit_messages_authors_and_branch_names_show_as_text(app, deploy, browser_client, repo):
     from projects import mirror
 
     repo.branch("x<script>alert('branch')</script>")
@@ -218,7 +218,7 @@ def test_commit_messages_authors_and_branch_names_show_as_text(app, api, worker,
         client.get("/apps/shop/").content.decode(),
         client.get("/apps/shop/", {"branch": "x<script>alert('branch')</script>"}).content.decode(),
     ]
-    deployed = worker(lambda: api("deployer").post(DEPLOYS, {"ref": "main"})).json()["id"]
+    deployed = deploy().pk
     pages.append(client.get(f"/deployments/{deployed}/").content.decode())
 
     for page in pages:

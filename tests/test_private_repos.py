@@ -20,13 +20,13 @@ def serve_copy_of(repo, http_git) -> str:
     return http_git.url("private.git")
 
 
-def staff(users) -> Actor:
+def staff_actor(users) -> Actor:
     return Actor(user=users["staff"], source="admin")
 
 
 def test_an_https_token_lets_the_mirror_clone_a_private_repository(users, repo, http_git):
     app = App.objects.create(slug="private", name="Private", repo_url=serve_copy_of(repo, http_git))
-    services.app_set_credentials(actor=staff(users), app=app, repo_token=http_git.password)
+    services.app_set_credentials(actor=staff_actor(users), app=app, repo_token=http_git.password)
 
     mirror.sync(App.objects.get(pk=app.pk))
 
@@ -36,7 +36,7 @@ def test_an_https_token_lets_the_mirror_clone_a_private_repository(users, repo, 
 
 def test_the_token_is_encrypted_at_rest_and_not_in_the_audit(users, repo, http_git):
     app = App.objects.create(slug="private", name="Private", repo_url=serve_copy_of(repo, http_git))
-    services.app_set_credentials(actor=staff(users), app=app, repo_token=http_git.password)
+    services.app_set_credentials(actor=staff_actor(users), app=app, repo_token=http_git.password)
 
     stored = App.objects.get(pk=app.pk)
     assert http_git.password not in stored.repo_token_encrypted
@@ -50,7 +50,7 @@ def test_the_token_is_encrypted_at_rest_and_not_in_the_audit(users, repo, http_g
 
 def test_a_wrong_token_fails_with_a_clear_error_that_hides_it(users, repo, http_git):
     app = App.objects.create(slug="private", name="Private", repo_url=serve_copy_of(repo, http_git))
-    services.app_set_credentials(actor=staff(users), app=app, repo_token="not-the-token-123")
+    services.app_set_credentials(actor=staff_actor(users), app=app, repo_token="not-the-token-123")
 
     with pytest.raises(GitError) as failure:
         mirror.sync(App.objects.get(pk=app.pk))
@@ -68,7 +68,7 @@ def test_an_ssh_remote_never_prompts_and_leaves_no_key_on_disk(users, data_dir: 
     app = App.objects.create(slug="ssh", name="SSH", repo_url=f"ssh://git@127.0.0.1:{port}/repo.git")
     key = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----"
     known = f"[127.0.0.1]:{port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTheTest"
-    services.app_set_credentials(actor=staff(users), app=app, ssh_key=key, ssh_known_hosts=known)  # fmt: skip
+    services.app_set_credentials(actor=staff_actor(users), app=app, ssh_key=key, ssh_known_hosts=known)  # fmt: skip
 
     started = time.monotonic()
     with pytest.raises(GitError) as failure:

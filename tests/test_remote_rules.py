@@ -30,7 +30,7 @@ def patch(client, path: str, body: dict):
 
 def test_an_app_admin_cannot_point_a_target_at_another_apps_remote(app, blog, api, remote):
     from portal.models import ApiToken
-    from tests.conftest import Api
+    from tests.helpers import Api
 
     _, raw = ApiToken.issue(user=get_user_model().objects.get(username="blog_admin"), name="t")
     before = remote_head(remote)
