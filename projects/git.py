@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -22,6 +23,8 @@ from typing import Any
 
 import git as gitpython
 from django.conf import settings
+
+from portal import outbound
 
 _ASKPASS = """#!/bin/sh
 # Answers git's credential prompts from this process's environment only.
@@ -85,6 +88,10 @@ def command(*args: str) -> list[str]:
         "protocol.ext.allow=never",
         "-c",
         "protocol.fd.allow=never",
+        # A redirect could send the worker (and its credentials) from an allowed remote to cloud
+        # metadata or a private host: git refuses them, and explain_redirect says where it pointed.
+        "-c",
+        "http.followRedirects=false",
         *args,
     ]
 
@@ -193,7 +200,29 @@ def run(
                 **options,
             )
         except gitpython.GitCommandError as error:
-            raise GitError(creds.redact(_describe(error))) from None
+            raise GitError(creds.redact(explain_redirect(_describe(error)))) from None
+
+
+_REFUSED_REDIRECT = re.compile(r"unable to access '(?P<url>[^']+)': The requested URL returned error: (?P<code>30\d)")
+
+
+def explain_redirect(message: str) -> str:
+    """git names only the status of a redirect it refused: ask the remote once where it pointed.
+
+    The one request goes to the URL git printed (without credentials), follows nothing and is
+    only made after git already reached that host.
+    """
+    found = _REFUSED_REDIRECT.search(message)
+    if found is None:
+        return message
+    where = ""
+    with contextlib.suppress(outbound.OutboundError):
+        try:
+            outbound.request("GET", found["url"].rstrip("/") + "/info/refs?service=git-upload-pack", about="the remote")
+        except outbound.Redirected as redirect:
+            where = redirect.location
+    pointed = f": it pointed to {where}" if where else ""
+    return f"The remote answered with a redirect (HTTP {found['code']}), which git does not follow{pointed}."
 
 
 def _describe(error: gitpython.GitCommandError) -> str:

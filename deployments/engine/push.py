@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from projects import git
-from projects.git import Credentials, GitError
+from projects.git import Credentials, GitError, explain_redirect
 
 _KILL_GRACE = 10.0
 _TICK_SECONDS = 1.0
@@ -209,7 +209,7 @@ def _reason(tail: list[str], code: int) -> str:
             return f"The remote refused the push: {why}."
     for line in reversed(tail):
         if line.startswith(("fatal:", "error:")):
-            text = line.split(":", 1)[1].strip()
+            text = explain_redirect(line.split(":", 1)[1].strip())
             return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
     return f"git push exited with status {code}."
 
