@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deployments import gates, queue
+from deployments import gates, kinds, queue
 from deployments.models import Deployment, Kind, Status
 from portal.actor import Actor
 from portal.audit import events as audit
@@ -107,7 +107,7 @@ def deployment_queue(
     if kind:
         back = 0
     else:
-        kind, back = _kind(target, sha)
+        kind, back = kinds.kind_of(target.app, target.live_sha, sha)  # a forecast, settled at start
     with transaction.atomic():
         deployment = Deployment.objects.create(
             app=target.app,
@@ -118,7 +118,6 @@ def deployment_queue(
             requested_by=actor.user if actor.user and actor.user.is_authenticated else None,
             requested_by_name=actor.name,
             note=note[:500],
-            previous_sha=target.live_sha,
             commits_back=back,
             idempotency_key=idempotency_key[:200],
             ci_override=ci_override,
@@ -128,6 +127,10 @@ def deployment_queue(
         detail = f"{kind} of {sha[:7]} ({ref}) to {target.slug}"
         if kind == Kind.ROLLBACK:
             detail += f": rollback, {back} commit{'s' if back != 1 else ''} back from {target.live_sha[:7]}"
+        if Deployment.objects.filter(target=target, status__in=(Status.QUEUED, Status.RUNNING)).exclude(
+            pk=deployment.pk
+        ).exists():
+            detail += " (forecast: deployments ahead of it may change what is live)"
         audit.record(actor=actor, action="deployment.requested", deployment=deployment, detail=detail)
         if ci_override:
             audit.record(
@@ -140,20 +143,9 @@ def deployment_queue(
     return deployment
 
 
-def _kind(target: Target, sha: str) -> tuple[str, int]:
-    live = target.live_sha
-    if not live:
-        return Kind.DEPLOY, 0
-    if sha == live:
-        return Kind.REDEPLOY, 0
-    if mirror.is_ancestor(target.app, sha, live):
-        return Kind.ROLLBACK, mirror.count_between(target.app, sha, live)
-    return Kind.DEPLOY, 0
-
-
 def rollback_distance(target: Target, sha: str) -> int:
     """How many commits deploying `sha` takes `target` back (0: not a rollback)."""
-    kind, back = _kind(target, sha)
+    kind, back = kinds.kind_of(target.app, target.live_sha, sha)
     return back if kind == Kind.ROLLBACK else 0
 
 

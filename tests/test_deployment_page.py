@@ -29,6 +29,7 @@ def test_the_deployment_page_shows_the_output_and_outcome(app, deploy, browser_c
 
 def test_a_deployment_page_says_whether_its_changes_went_out(app, users, repo, browser_client):
     mirror.sync(app)
+    app.targets.update(live_sha=repo.shas[1])  # a queued deployment forecasts against what is live
     client = browser_client("viewer")
     pages = {
         status: page(

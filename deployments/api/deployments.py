@@ -42,6 +42,7 @@ class DeploymentOut(DeploymentBrief):
     started_at: datetime | None
     finished_at: datetime | None
     log: str
+    previous_sha: str | None
 
 
 class LineOut(Schema):
@@ -82,6 +83,8 @@ def full(deployment: Deployment) -> dict:
         "started_at": deployment.started_at,
         "finished_at": deployment.finished_at,
         "log": "\n".join(lines),
+        # What was live when it started; null before it starts (its kind is a forecast until then).
+        "previous_sha": deployment.previous_sha if deployment.started_at else None,
     }
 
 

@@ -45,7 +45,14 @@ def claim_next(target_id: int) -> Deployment | None:
             claimed = (
                 Deployment.objects.filter(pk=first.pk, status=Status.QUEUED)
                 .exclude(Exists(running))
-                .update(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name())
+                # Nothing else runs on this target, so what is live now is what this one replaces.
+                .update(
+                    status=Status.RUNNING,
+                    started_at=now,
+                    heartbeat_at=now,
+                    worker=worker_name(),
+                    previous_sha=target.live_sha,
+                )
             )
     except IntegrityError:  # another worker's claim on this target won the race
         return None

@@ -13,7 +13,7 @@ import time
 
 from django.conf import settings
 
-from deployments import gates
+from deployments import gates, kinds
 from deployments.credentials import CannotRun, api_key
 from deployments.delivery import followups
 from deployments.engine import push, release_rollback, shutdown
@@ -140,6 +140,7 @@ def _fetch_and_push(deployment: Deployment, output: DeploymentLog, creds: git.Cr
         stopped = tick()
         if stopped:
             return push.PushResult(ok=False, reason=stopped, stopped=stopped, started=False)
+    _settle(deployment, output)
     lease = push.remote_sha(target.push_url, target.push_ref, creds)
     output.note(f"The remote is at {lease[:7] or 'nothing yet'}; pushing.")
     output.flush()
@@ -153,6 +154,22 @@ def _fetch_and_push(deployment: Deployment, output: DeploymentLog, creds: git.Cr
         on_lines=output.add,
         tick=tick,
     )
+
+
+def _settle(deployment: Deployment, output: DeploymentLog) -> None:
+    """Kind and distance against what was live when this deployment started (the claim stored it).
+
+    The request only forecast them: deployments queued ahead of it may have changed what is live.
+    """
+    live = deployment.previous_sha
+    # A live commit the repository no longer has (history rewritten) has no ancestry to read.
+    lost = bool(live) and not mirror.has_commit(deployment.app, live)
+    kind, back = (Kind.DEPLOY, 0) if lost else kinds.kind_of(deployment.app, live, deployment.sha)
+    Deployment.objects.filter(pk=deployment.pk, status=Status.RUNNING).update(kind=kind, commits_back=back)
+    deployment.kind, deployment.commits_back = kind, back
+    where = f" from {live[:7]}" if live else ""
+    distance = f", {back} commit{'s' if back != 1 else ''} back" if back else ""
+    output.note(f"This is a {kind}{where}{distance}.")
 
 
 _CANCELLED = "cancelled"

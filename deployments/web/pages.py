@@ -39,7 +39,7 @@ def log_lines(deployment: Deployment, *, after: int = 0, limit: int = 5000) -> l
 
 def changes(deployment: Deployment) -> list[Commit]:
     """What this deployment changed on its target: commits that went out, or came back off."""
-    app, before, after = deployment.app, deployment.previous_sha, deployment.sha
+    app, before, after = deployment.app, before_sha(deployment), deployment.sha
     if not before or before == after or not mirror.exists(app):
         return []
     try:
@@ -48,6 +48,13 @@ def changes(deployment: Deployment) -> list[Commit]:
         return mirror.commits_between(app, before, after, limit=CHANGES_SHOWN)
     except GitError:
         return []
+
+
+def before_sha(deployment: Deployment) -> str:
+    """What the deployment replaces: settled when it started, else what is live now (a forecast)."""
+    if deployment.started_at or deployment.status != Status.QUEUED:
+        return deployment.previous_sha
+    return deployment.target.live_sha
 
 
 def changes_heading(deployment: Deployment) -> str:
