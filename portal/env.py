@@ -1,5 +1,6 @@
 """Tiny helpers that read settings from the environment and fail loudly on bad values."""
 
+import ipaddress
 import os
 import secrets
 import stat
@@ -40,6 +41,20 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[str]:
+    """Comma-separated networks in CIDR notation ("10.0.0.0/8", "fd00::/8"; a bare address is
+    itself alone); a value that is no network, or one with host bits set, is named and refused."""
+    networks = []
+    for item in env_list(name, ""):
+        try:
+            networks.append(str(ipaddress.ip_network(item)))
+        except ValueError as problem:
+            raise ImproperlyConfigured(
+                f"{name} must list networks in CIDR notation, such as 10.0.0.0/8; {item!r} is not one ({problem})."
+            ) from None
+    return networks
 
 
 def generated_secret(name: str, path: Path, *, allowed: bool, make: "callable[[], str]") -> str:

@@ -18,6 +18,12 @@ from tests.cd_helpers import Banner, Receiver, drain
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed(settings) -> None:
+    """The receivers here listen on loopback, which webhooks may reach only when allowed."""
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     with Receiver() as endpoint:

@@ -62,6 +62,8 @@ def webhook_create(
     # The repository URL rules, narrowed to http(s): https anywhere, http to loopback only.
     if not url.lower().startswith(("https://", "http://")) or url_problem(url) or len(url) > 1000:
         raise BadRequest("url: must be an https URL (plain http only to a loopback host).")
+    if problem := outbound.refusal(url):  # checked again at each send: names can resolve anew
+        raise BadRequest(f"url: {problem}.")
     if format not in Webhook.Format.values:
         raise BadRequest(f"format: must be one of {', '.join(Webhook.Format.values)}.")
     events = list(events or [])
@@ -200,11 +202,13 @@ def retry(delivery: Delivery) -> Delivery | None:
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     """POST exactly `body` (the bytes signed); the 2xx status, or DeliveryError (with `status`
-    when the server answered, a 3xx included: redirects are not followed)."""
+    when the server answered, a 3xx included: redirects are not followed). The outgoing-HTTP rule
+    is applied again here, at the connection, since a name may resolve elsewhere than at save."""
     try:
         answer = outbound.request(
-            "POST", url, about="the endpoint", headers=headers, content=body, timeout=TIMEOUT, max_body=_ANSWER_KEPT
-        )
+            "POST", url, about="the endpoint", headers=headers, content=body, timeout=TIMEOUT, max_body=_ANSWER_KEPT,
+            public_only=True,
+        )  # fmt: skip
     except outbound.OutboundError as problem:
         raise DeliveryError(str(problem), status=problem.status) from None
     if not answer.ok:
