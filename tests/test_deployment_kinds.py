@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from deployments.models import Deployment
 from portal.audit.models import AuditEvent
-from tests.helpers import log_text, run_worker
+from tests.helpers import log_text, page, run_worker
 
 DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 
@@ -40,3 +40,21 @@ def test_a_queued_deployment_says_its_kind_is_a_forecast(app, api, repo, browser
     assert repo.shas[-1][:7] in body
     requested = AuditEvent.objects.get(action="deployment.requested", deployment=pk)
     assert "rollback, 3 commits back" in requested.detail
+
+
+def test_what_went_out_counts_every_commit_and_shows_the_newest_fifty(app, api, deploy, repo, browser_client):
+    deploy(repo.shas[0])
+    for n in range(56):  # 4 + 56 = 60 commits after the live one
+        repo.commit(f"Change {n}", {"many.txt": str(n)})
+
+    done = deploy("main")
+    deployment_page = browser_client("viewer").get(f"/deployments/{done.pk}/").content.decode()
+    rollback = page(browser_client("deployer"), f"/apps/shop/targets/staging/deploy/?ref={repo.shas[0]}")
+    app.targets.update(live_sha=repo.shas[0])
+    forward = page(browser_client("deployer"), "/apps/shop/targets/staging/deploy/?ref=main")
+
+    assert done.status == "succeeded"
+    assert "60 commits, the newest 50 shown" in deployment_page
+    assert deployment_page.count("<li><code>") >= 50
+    assert "goes back 60 commits" in rollback
+    assert '60 commits going out <span class="muted small">(the newest 50 shown)</span>' in forward

@@ -23,14 +23,13 @@ class Outgoing:
     adding: list[Commit] = field(default_factory=list)  # on `sha`, not yet live: going out
     removing: list[Commit] = field(default_factory=list)  # live now, not on `sha`: going back
     compare_url: str = ""
+    adding_count: int = 0  # the true counts: the lists hold only the newest LIMIT
+    removing_count: int = 0
 
     @property
     def authors(self) -> list[str]:
         return sorted({c.author for c in self.adding + self.removing})
 
-    @property
-    def truncated(self) -> bool:
-        return len(self.adding) >= LIMIT or len(self.removing) >= LIMIT
 
 
 def compare_url(repo_url: str, base: str, head: str) -> str:
@@ -50,8 +49,17 @@ def going_out(app: App, *, live: str, sha: str) -> Outgoing | None:
             return None
         adding = mirror.commits_between(app, live, sha, limit=LIMIT)
         removing = mirror.commits_between(app, sha, live, limit=LIMIT)
+        # Only a full page may hide more: then count them all (rev-list --count).
+        adding_count = mirror.count_between(app, live, sha) if len(adding) >= LIMIT else len(adding)
+        removing_count = mirror.count_between(app, sha, live) if len(removing) >= LIMIT else len(removing)
     except GitError:
         return None
     return Outgoing(
-        live=live, sha=sha, adding=adding, removing=removing, compare_url=compare_url(app.repo_url, live, sha)
+        live=live,
+        sha=sha,
+        adding=adding,
+        removing=removing,
+        compare_url=compare_url(app.repo_url, live, sha),
+        adding_count=adding_count,
+        removing_count=removing_count,
     )

@@ -57,6 +57,18 @@ def before_sha(deployment: Deployment) -> str:
     return deployment.target.live_sha
 
 
+def _count(deployment: Deployment, changed: list[Commit]) -> int:
+    """How many commits changed in all: the list holds only the newest CHANGES_SHOWN."""
+    if len(changed) < CHANGES_SHOWN:
+        return len(changed)
+    before, after = before_sha(deployment), deployment.sha
+    older, newer = (after, before) if deployment.kind == Kind.ROLLBACK else (before, after)
+    try:
+        return mirror.count_between(deployment.app, older, newer)
+    except GitError:
+        return len(changed)
+
+
 def changes_heading(deployment: Deployment) -> str:
     """Whether the changes went out, are going out, or never reached the target.
 
@@ -123,8 +135,10 @@ def facts_context(deployment: Deployment, grant: Grant) -> dict:
 def deployment_context(request: HttpRequest, deployment: Deployment, grant: Grant) -> dict:
     """The whole page: the facts, plus what needs git (the commit's message, what changed)."""
     app = deployment.app
+    changed = changes(deployment)
     return {
         **facts_context(deployment, grant),
         "commit": mirror.commit(app, deployment.sha) if mirror.exists(app) else None,
-        "changed": changes(deployment),
+        "changed": changed,
+        "changed_count": _count(deployment, changed),
     }
