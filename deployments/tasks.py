@@ -1,7 +1,5 @@
 """django-q2 tasks: each loads its row by id and calls one service. Enqueue them with deployments/queue.py."""
 
-from django.db.models import Q
-
 from deployments import queue
 from deployments.delivery import autodeploy, notify
 from deployments.engine import reaper, run, shutdown
@@ -24,7 +22,9 @@ def reap() -> dict[str, int]:
 def every_minute() -> int:
     """The minute schedule: due notification retries, and a fetch of every auto-deploying app."""
     notify.deliver_due()
-    apps = App.objects.filter(~Q(targets__auto_deploy_branch="")).distinct().values_list("pk", flat=True)
+    # A positive filter: a negated one over the to-many relation skipped every app with any target
+    # that does not auto-deploy.
+    apps = App.objects.filter(targets__auto_deploy_branch__gt="").distinct().values_list("pk", flat=True)
     for app_id in apps:
         queue.refresh_app(app_id, 30)
     return len(apps)

@@ -66,7 +66,7 @@ class AppIn(Schema):
     slug: str
     name: str
     repo_url: str
-    default_branch: str = "main"
+    default_branch: str = ""  # empty: the repository's own default branch
 
 
 class TargetIn(Schema):

@@ -137,6 +137,22 @@ def _fetch_into(app: App, repo: Path) -> None:
     )
 
 
+def remote_default_branch(app: App, *, timeout: float = 30) -> str:
+    """The branch the repository's HEAD points to (`ls-remote --symref`), read without a clone."""
+    problem = url_problem(app.repo_url)
+    if problem:
+        raise GitError(f"The repository URL {problem}.")
+    out = git.run(
+        git.command("ls-remote", "--symref", "--end-of-options", app.repo_url, "HEAD"),
+        creds=credentials(app),
+        timeout=timeout,
+    )
+    for line in out.splitlines():
+        if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
+            return line.removeprefix("ref: refs/heads/").removesuffix("\tHEAD")
+    raise GitError("The repository does not say which branch is its default (no HEAD).")
+
+
 def _read(app: App, *args: str) -> str:
     if not exists(app):
         raise GitError("The repository has not been fetched yet.")

@@ -15,7 +15,8 @@ from portal import crypto
 from portal.actor import Actor
 from portal.audit import events as audit
 from portal.errors import BadRequest, Conflict
-from projects import access, tasks
+from projects import access, mirror, tasks
+from projects.git import GitError
 from projects.models import Access, App, Role, Target
 from projects.validators import remote_matches
 
@@ -57,10 +58,19 @@ def user_create(*, actor: Actor, username: str, password: str, email: str = ""):
     return user
 
 
-def app_create(*, actor: Actor, slug: str, name: str, repo_url: str, default_branch: str = "main") -> App:
+def app_create(*, actor: Actor, slug: str, name: str, repo_url: str, default_branch: str = "") -> App:
+    """Register an app; without a default branch, the repository's own (its HEAD) is used."""
     _require_staff(actor, "create apps")
     app = App(slug=slug, name=name, repo_url=repo_url, default_branch=default_branch or "main")
     _clean(app)
+    if not default_branch:
+        try:
+            app.default_branch = mirror.remote_default_branch(app)
+        except GitError as error:
+            raise BadRequest(
+                f"default_branch: not given, and the repository's could not be read ({error}); give it."
+            ) from None
+        _clean(app)
     if App.objects.filter(slug=slug).exists():
         raise Conflict(f"An app with the slug '{slug}' already exists.")
     try:

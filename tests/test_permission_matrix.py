@@ -94,7 +94,8 @@ WEB = [
 API = [
     ("/users", "post", "/api/users", {"username": "newbie", "password": "a-Long-pass-123"}, staff_only(201)),
     ("/apps", "get", "/api/apps", None, ANY),
-    ("/apps", "post", "/api/apps", {"slug": "blog", "name": "Blog", "repo_url": "/srv/blog.git"}, staff_only(201)),
+    ("/apps", "post", "/api/apps",
+     {"slug": "blog", "name": "Blog", "repo_url": "/srv/blog.git", "default_branch": "main"}, staff_only(201)),
     # A remote URL lends the worker's reach: only staff choose one outside the app's allowed_remotes.
     ("/apps/{app}/targets", "post", "/api/apps/shop/targets", {"slug": "qa", "name": "QA", "remote_url": "/srv/qa"},
      (404, 403, 403, 403, 201)),
