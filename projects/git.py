@@ -14,6 +14,7 @@ import shlex
 import shutil
 import signal
 import stat
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +24,7 @@ from typing import Any
 
 import git as gitpython
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from portal import outbound
 
@@ -41,6 +43,30 @@ try:
     _LIBC.prctl  # noqa: B018 - fail here, not in the child, when prctl is missing (not Linux)
 except (OSError, AttributeError):
     _LIBC = None
+
+
+MINIMUM_VERSION = (2, 24)  # --end-of-options, which every command here puts before user data
+
+
+def require_version() -> None:
+    """ImproperlyConfigured, with a sentence, unless `git` is installed and new enough."""
+    found = shutil.which("git")
+    if found is None:
+        raise ImproperlyConfigured("Bartender needs git 2.24 or newer, and no `git` is on the PATH.")
+    try:
+        out = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as error:
+        raise ImproperlyConfigured(f"Bartender needs git 2.24 or newer; `git --version` failed: {error}.") from None
+    version = parse_version(out)
+    if version is None or version < MINIMUM_VERSION:
+        raise ImproperlyConfigured(
+            f"Bartender needs git 2.24 or newer (for --end-of-options); this machine has {out.strip() or 'no version'}."
+        )
+
+
+def parse_version(text: str) -> tuple[int, int] | None:
+    found = re.match(r"git version (\d+)\.(\d+)", text.strip())
+    return (int(found[1]), int(found[2])) if found else None
 
 
 class GitError(Exception):
