@@ -122,6 +122,26 @@ class StatusOut(Schema):
     description: str
 
 
+class GitHubStatusIn(Schema):
+    """GitHub's body for creating a commit status, with GitHub's defaults and limits."""
+
+    state: str
+    target_url: str | None = Field(None, max_length=1000)
+    description: str | None = Field(None, max_length=140)
+    context: str | None = Field("default", max_length=255)
+
+
+class GitHubStatusOut(Schema):
+    id: int
+    url: str
+    state: str
+    context: str
+    description: str | None
+    target_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
 class CiTokenIn(Schema):
     name: str = Field(..., max_length=100)
 
@@ -140,6 +160,10 @@ class CiTokenInfo(Schema):
 
 class SecretIn(Schema):
     secret: str = Field(..., max_length=200)
+
+
+class GitHubTokenIn(Schema):
+    token: str = Field(..., max_length=255)
 
 
 class AuditOut(Schema):
@@ -248,6 +272,41 @@ def post_status(request: HttpRequest, app: str, sha: str, body: StatusIn):
     return Status(201, status)
 
 
+@router.post(
+    "/repos/{owner}/{repo}/statuses/{sha}",
+    response={201: GitHubStatusOut},
+    auth=[TokenAuth(allow_ci=True), SessionAuth()],
+    tags=["github"],
+)
+def post_github_status(request: HttpRequest, owner: str, repo: str, sha: str, body: GitHubStatusIn):
+    """GitHub's create-a-commit-status call for the app whose repo_url is github.com/{owner}/{repo}:
+    a CI step written for GitHub works by changing its base URL to /api and its token."""
+    status = ci.github_status_post(
+        actor=actor(request),
+        token=getattr(request, "api_token", None),
+        owner=owner,
+        repo=repo,
+        sha=sha,
+        state=body.state,
+        context="default" if body.context is None else body.context,
+        target_url=body.target_url or "",
+        description=body.description or "",
+    )
+    return Status(
+        201,
+        {
+            "id": status.pk,
+            "url": request.build_absolute_uri(request.path),
+            "state": status.state,
+            "context": status.context,
+            "description": status.description or None,
+            "target_url": status.target_url or None,
+            "created_at": status.reported_at,
+            "updated_at": status.updated_at,
+        },
+    )
+
+
 @router.post("/apps/{app}/ci-tokens", response={201: CiTokenOut})
 def create_ci_token(request: HttpRequest, app: str, body: CiTokenIn):
     found = access.app_for(actor(request), app)
@@ -276,6 +335,14 @@ def set_github_secret(request: HttpRequest, app: str, body: SecretIn):
     """Set the secret GitHub signs this app's webhooks with (POST /hooks/github/{app}); write-only."""
     found = access.app_for(actor(request), app)
     ci.github_secret_set(actor=actor(request), app=found, secret=body.secret)
+    return Status(204, None)
+
+
+@router.put("/apps/{app}/github-token", response={204: None})
+def set_github_token(request: HttpRequest, app: str, body: GitHubTokenIn):
+    """Set the token deployments are reported to GitHub with ('' clears it); write-only."""
+    found = access.app_for(actor(request), app)
+    services.app_set_github_token(actor=actor(request), app=found, token=body.token)
     return Status(204, None)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -28,6 +30,12 @@ CHECK_CONCLUSIONS = {
     "cancelled": CiState.ERROR,
     "stale": CiState.ERROR,
 }
+
+# The forms of a GitHub repository URL an app's repo_url may take; GitHub ignores case in names.
+GITHUB_REPOSITORY = re.compile(
+    r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([^/]+)/([^/]+?)(?:\.git)?/?$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,49 @@ def status_post(
             detail=f"Posted CI status {status.state} for {context.strip()[:100]} on {sha.lower()[:7]} by hand.",
         )
     return status
+
+
+def github_repository(url: str) -> str | None:
+    """`owner/repo` in lower case when `url` is a repository on github.com, else None."""
+    found = GITHUB_REPOSITORY.match(url.strip())
+    return f"{found[1]}/{found[2]}".lower() if found else None
+
+
+def github_status_post(
+    *,
+    actor: Actor,
+    token: ApiToken | None,
+    owner: str,
+    repo: str,
+    sha: str,
+    state: str,
+    context: str,
+    target_url: str = "",
+    description: str = "",
+) -> CommitStatus:
+    """GitHub's commit-status call, for the apps built from github.com/{owner}/{repo}.
+
+    Only apps the caller can see are looked at (a CI token sees its own app only), so a
+    repository of no visible app is a 404 that reveals nothing. A status belongs to a commit of
+    the repository, as on GitHub: every matching app the caller may post to gets it; when the
+    caller may post to none, `status_post` refuses (and audits) as for the app-scoped call.
+    """
+    ci_app = token.ci_app_id if token is not None else None
+    scope = App.objects.filter(pk=ci_app) if ci_app else access.visible_apps(actor.user)
+    apps = github_apps(scope, owner=owner, repo=repo)
+    if not apps:
+        raise Http404("No app you can see is built from that GitHub repository.")
+    allowed = [app for app in apps if ci_app or access.grant_for(actor.user, app).at_least(Role.ADMIN)]
+    fields = {"sha": sha, "state": state, "context": context, "target_url": target_url, "description": description}
+    posted = [status_post(actor=actor, app=app, token=token, **fields) for app in allowed or apps[:1]]
+    return posted[0]
+
+
+def github_apps(apps: QuerySet[App], *, owner: str, repo: str) -> list[App]:
+    """The apps among `apps` whose repo_url is github.com/{owner}/{repo}, by slug."""
+    wanted = f"{owner}/{repo}".lower()
+    candidates = apps.filter(repo_url__icontains="github.com").filter(repo_url__icontains=wanted).order_by("slug")
+    return [app for app in candidates if github_repository(app.repo_url) == wanted]
 
 
 def ci_tokens(*, actor: Actor, app: App) -> list[ApiToken]:

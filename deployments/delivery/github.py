@@ -1,8 +1,14 @@
 """POST /hooks/github/{app}: GitHub webhooks, verified with the app's secret (HMAC-SHA256).
 
+Both of GitHub's content types are accepted: `application/json`, and
+`application/x-www-form-urlencoded` (GitHub's default for a new hook) whose `payload` field
+holds the JSON. GitHub signs the raw body in either case, so the signature is checked on the
+bytes as they arrived, before anything is parsed.
+
 `push` fetches the mirror at once (then auto-deploy looks at the heads); `status` and
-`check_run` become CI statuses. Replays change nothing: a status older than the stored one
-loses, and a fetch is idempotent.
+`check_run` become CI statuses; `ping` is answered with the hook's id, which GitHub shows in the
+hook's delivery log. Replays change nothing: a status older than the stored one loses, and a
+fetch is idempotent.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from datetime import datetime
+from urllib.parse import parse_qs
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -21,8 +29,19 @@ from portal.errors import ServiceError
 from projects import ci
 from projects.models import App
 
-MAX_BODY = 5 * 1024 * 1024
+log = logging.getLogger("bartender.github")
+
+# GitHub caps a delivery at 25 MB. request.body would refuse anything above
+# DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) with Django's HTML 400 page, so the body is read here.
+MAX_BODY = 25 * 1024 * 1024
+_CHUNK = 1024 * 1024
+FORM = "application/x-www-form-urlencoded"
+TOO_LARGE = "The payload is larger than 25 MB, the most GitHub sends."
 BAD_SIGNATURE = "The X-Hub-Signature-256 signature does not match this app's webhook secret."
+
+
+class BadPayload(ValueError):
+    """A signed body that is not a GitHub payload; its message is the 400's sentence."""
 
 
 def signature_ok(secret: str, body: bytes, header: str) -> bool:
@@ -34,38 +53,93 @@ def signature_ok(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(expected.encode(), header.encode())
 
 
+def read_body(request: HttpRequest) -> bytes | None:
+    """The raw body, or None when it is larger than MAX_BODY (never more than MAX_BODY + 1 read)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY:
+        chunk = request.read(min(_CHUNK, MAX_BODY + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return None if size > MAX_BODY else b"".join(chunks)
+
+
+def parse_payload(body: bytes, content_type: str) -> dict:
+    """The event's JSON object, from either content type GitHub delivers in."""
+    if content_type.lower() == FORM:
+        try:
+            # A form body is ASCII (everything else is percent-encoded); decoding first lets
+            # parse_qs return the JSON as text, non-ASCII characters included.
+            fields = parse_qs(body.decode("ascii"), keep_blank_values=True, max_num_fields=20)
+        except (UnicodeDecodeError, ValueError) as error:
+            raise BadPayload("The form body is not URL-encoded form data.") from error
+        if not fields.get("payload"):
+            raise BadPayload("payload: the form has no payload field.")
+        raw: str | bytes = fields["payload"][0]
+    else:
+        raw = body
+    try:
+        payload = json.loads(raw)
+    except ValueError as error:
+        raise BadPayload("The payload is not JSON.") from error
+    if not isinstance(payload, dict):
+        raise BadPayload("The payload is not a JSON object.")
+    return payload
+
+
 def _when(value: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-    except ValueError:
+    except (AttributeError, ValueError):
         return None
 
 
-def _answer(status: int, detail: str) -> JsonResponse:
-    return JsonResponse({"detail": detail}, status=status)
+def _object(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _answer(status: int, detail: str, **extra) -> JsonResponse:
+    return JsonResponse({"detail": detail, **extra}, status=status)
+
+
+def _ping(app: App, payload: dict, delivery: str) -> JsonResponse:
+    hook_id = payload.get("hook_id")
+    hook_id = hook_id if isinstance(hook_id, int) else None
+    zen = str(payload.get("zen") or "")[:200]
+    log.info("GitHub ping for %s: hook %s, delivery %s, zen %r", app.slug, hook_id, delivery[:64], zen)
+    # The answer is what GitHub shows in the hook's delivery log, where its admins look.
+    return _answer(200, f"Pong: Bartender's app {app.slug} accepts hook {hook_id}.", hook_id=hook_id, zen=zen)
 
 
 @csrf_exempt
 @require_POST
 def github(request: HttpRequest, app: str) -> JsonResponse:
+    # Size first, for every app name alike, so the answer says nothing about which apps exist.
+    body = read_body(request)
+    if body is None:
+        return _answer(413, TOO_LARGE)
     found = App.objects.filter(slug=app).first()
     # An unknown app answers as a bad signature does, so the hook cannot be used to list apps.
     if found is None:
         return _answer(403, BAD_SIGNATURE)
-    if len(request.body) > MAX_BODY:
-        return _answer(413, "The payload is too large.")
-    if not signature_ok(found.github_secret, request.body, request.headers.get("X-Hub-Signature-256", "")):
+    if not signature_ok(found.github_secret, body, request.headers.get("X-Hub-Signature-256", "")):
         return _answer(403, BAD_SIGNATURE)
     event = request.headers.get("X-GitHub-Event", "")
     try:
-        payload = json.loads(request.body)
-    except ValueError:
-        return _answer(400, "The payload is not JSON.")
-    if not isinstance(payload, dict):
-        return _answer(400, "The payload is not a JSON object.")
+        payload = parse_payload(body, request.content_type or "")
+    except BadPayload as error:
+        return _answer(400, str(error))
     try:
         if event == "ping":
-            return _answer(200, "pong")
+            return _ping(found, payload, request.headers.get("X-GitHub-Delivery", ""))
         if event == "push":
             queue.refresh_app(found.pk)
             return _answer(202, "The mirror is being fetched.")
@@ -80,14 +154,14 @@ def github(request: HttpRequest, app: str) -> JsonResponse:
                 reported_at=_when(payload.get("updated_at")),
             )
         elif event == "check_run":
-            run = payload.get("check_run") or {}
+            run = _object(payload.get("check_run"))
             ci.status_record(
                 app=found,
                 sha=str(run.get("head_sha") or ""),
                 state=ci.check_run_state(str(run.get("status") or ""), run.get("conclusion")),
                 context=str(run.get("name") or "check"),
                 target_url=str(run.get("details_url") or run.get("html_url") or ""),
-                description=str((run.get("output") or {}).get("title") or ""),
+                description=str(_object(run.get("output")).get("title") or ""),
                 reported_at=_when(run.get("completed_at") or run.get("started_at")),
             )
         else:
