@@ -71,6 +71,27 @@ def age(app: App) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class Cloning:
+    """A first clone in progress (in any process of this machine): since when, how far."""
+
+    seconds: float
+    received_bytes: int
+
+
+def cloning(app: App) -> Cloning | None:
+    """The first clone under way for `app`, read from its work folder (see _clone)."""
+    target = path(app)
+    for tmp in target.parent.glob(f"{target.name}.*.tmp"):
+        try:
+            started = (tmp / "HEAD").stat().st_mtime  # written first, by git init
+            size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+        except FileNotFoundError:  # it just finished or failed
+            continue
+        return Cloning(seconds=max(0.0, time.time() - started), received_bytes=size)
+    return None
+
+
 @contextlib.contextmanager
 def _locked(app: App) -> Iterator[None]:
     lock_path = path(app).with_suffix(".lock")

@@ -43,6 +43,11 @@
   }
 
   async function refresh() {
+    // A page waiting for something new (the first clone) shows a different page once it lands.
+    if (document.querySelector("[data-live-reload]")) {
+      window.location.reload();
+      return true;
+    }
     const response = await fetch(window.location.href, {
       credentials: "same-origin", redirect: "manual", headers: { Accept: "text/html" },
     });

@@ -76,12 +76,12 @@ def test_search_finds_commits_by_sha_message_or_author(app, repo, browser_client
     assert "No commit matches" in page(client, "/apps/shop/?q=nothing-like-this")
 
 
-def test_the_first_visit_fetches_the_repository_in_the_background(app, browser_client, repo):
+def test_a_first_visit_with_no_clone_under_way_clones_in_the_background(app, browser_client, repo):
     client = browser_client("viewer")
 
     first = page(client, "/apps/shop/")
 
-    assert "Fetching the repository" in first
+    assert "The first clone of the repository is running" in first
     wait_for(lambda: mirror.exists(app), timeout=30, what="the background clone")
     assert repo.shas[-1][:7] in page(client, "/apps/shop/")
 

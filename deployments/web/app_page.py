@@ -50,7 +50,10 @@ def app_page(request: HttpRequest, app: str) -> HttpResponse:
     found = access.app_for(actor, app)
     grant = access.grant_for(request.user, found)
     age = mirror.age(found)
-    if age is None or age > settings.MIRROR_MAX_AGE:
+    # The first clone starts in a worker when the app is registered; the page only follows it,
+    # and starts one itself only when none is under way (a web machine with a DATA_DIR of its own).
+    cloning = mirror.cloning(found) if age is None else None
+    if (age is None and cloning is None) or (age is not None and age > settings.MIRROR_MAX_AGE):
         refresh_in_background(found)
     targets = list(found.targets.all())
     query = request.GET.get("q", "").strip()[:200]
@@ -59,6 +62,7 @@ def app_page(request: HttpRequest, app: str) -> HttpResponse:
         "targets": targets,
         "columns": timeline.columns(found, grant, targets, []),
         "fetching": age is None,
+        "cloning": cloning,
         "may_deploy": grant.at_least(Role.DEPLOYER),
         "may_admin": grant.at_least(Role.ADMIN),
         "query": query,

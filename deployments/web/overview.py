@@ -123,6 +123,7 @@ def state_version(apps: list[App], *, with_log_lines: bool = True) -> str:
             .annotate(last=Max("n"))
             .values_list("deployment_id", "last")
         )
+    ready = [mirror.exists(app) for app in apps]  # an app page waiting for its first clone reloads
     last_ids = [t[2] for t in targets if t[2]]
     last_status = dict(Deployment.objects.filter(id__in=last_ids).values_list("id", "status"))
     now = timezone.now()
@@ -131,5 +132,5 @@ def state_version(apps: list[App], *, with_log_lines: bool = True) -> str:
         .order_by("target_id")
         .values_list("target_id", "reason", "by")
     )
-    seen = repr((targets, active, sorted(lines.items()), sorted(last_status.items()), locks))
+    seen = repr((targets, active, sorted(lines.items()), sorted(last_status.items()), locks, ready))
     return hashlib.sha256(seen.encode()).hexdigest()[:16]
