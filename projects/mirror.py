@@ -171,7 +171,16 @@ def remote_default_branch(app: App, *, timeout: float = 30) -> str:
     for line in out.splitlines():
         if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
             return line.removeprefix("ref: refs/heads/").removesuffix("\tHEAD")
-    raise GitError("The repository does not say which branch is its default (no HEAD).")
+    # HEAD names no branch that exists (a bare repository made with another default): a single
+    # branch is the default all the same; with several, someone must say which.
+    heads = git.run(
+        git.command("ls-remote", "--heads", "--end-of-options", app.repo_url),
+        creds=credentials(app),
+        timeout=timeout,
+    ).splitlines()
+    if len(heads) == 1:
+        return heads[0].split("\t", 1)[1].removeprefix("refs/heads/")
+    raise GitError("The repository's HEAD names no branch, and it has several (or none) to choose from.")
 
 
 def _read(app: App, *args: str) -> str:

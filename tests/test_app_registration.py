@@ -28,6 +28,17 @@ def test_an_apps_default_branch_is_the_repositorys_when_not_given(app, api, tmp_
     assert App.objects.get(slug="legacy").default_branch == "master"
 
 
+def test_a_bare_repository_whose_head_names_no_branch_uses_its_only_branch(app, api, repo, tmp_path: Path):
+    bare = tmp_path / "bare.git"
+    git("clone", "--quiet", "--bare", str(repo.path), str(bare))
+    git("symbolic-ref", "HEAD", "refs/heads/nothing-here", cwd=bare)
+
+    created = api("staff").post("/api/apps", {"slug": "bare", "name": "Bare", "repo_url": str(bare)})
+
+    assert created.status_code == 201, created.content
+    assert created.json()["default_branch"] == "main"
+
+
 def test_a_given_default_branch_is_kept(app, api, repo):
     body = {"slug": "given", "name": "Given", "repo_url": str(repo.path), "default_branch": "release"}
 
