@@ -2,7 +2,9 @@
 
 Implements what Bartender calls, as documented: GET /apps/{app}/releases with Range paging
 (`version ..; order=desc, max=N`, 206 and Next-Range while more remain), GET one release,
-POST /apps/{app}/releases {"release": id} (a rollback), and the 401/403/429 answers. A git push
+POST /apps/{app}/releases {"release": id} (a rollback; 422 for a release not
+`eligible_for_rollback`), and the 401/403/429 answers. `next_range_header` is the spelling
+of the Next-Range header's name (HTTP names have no case; a test may send `next-range`). A git push
 to `git_root/{app}.git` shows up as a new "Deploy <sha>" release, as on Heroku. With
 `redirect_to` set, every request is answered `redirect_code` pointing at the same path there.
 """
@@ -32,6 +34,7 @@ class FakeHeroku:
         self.rate_limited = False
         self.redirect_to = ""
         self.redirect_code = 302
+        self.next_range_header = "Next-Range"
         self.requests: list[tuple[str, str, dict]] = []
         self._lock = threading.RLock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -50,7 +53,7 @@ class FakeHeroku:
         self.server.shutdown()
         self.server.server_close()
 
-    def add_release(self, app: str, description: str, commit: str = "") -> dict:
+    def add_release(self, app: str, description: str, commit: str = "", *, eligible: bool = True) -> dict:
         with self._lock:
             found = self.releases.setdefault(app, [])
             for release in found:
@@ -61,6 +64,7 @@ class FakeHeroku:
                 "description": description,
                 "status": "succeeded",
                 "current": True,
+                "eligible_for_rollback": eligible,
                 "commit": commit,  # not in Heroku's answer; kept here to check rollbacks
             }
             found.append(release)
@@ -153,7 +157,7 @@ class FakeHeroku:
                 page = ordered[:size]
                 if len(ordered) > size:
                     nxt = f"version ]{page[-1]['version']}..; order={order}, max={size}"
-                    return self._send(206, page, {"Next-Range": nxt})
+                    return self._send(206, page, {fake.next_range_header: nxt})
                 return self._send(200, page)
 
             def do_POST(self) -> None:
@@ -165,6 +169,8 @@ class FakeHeroku:
                     source = next((r for r in fake.releases.get(app, []) if r["id"] == body.get("release")), None)
                 if source is None:
                     return self._send(404, {"id": "not_found", "message": "Couldn't find that release."})
+                if not source["eligible_for_rollback"]:
+                    return self._send(422, {"id": "invalid_params", "message": "Release is not eligible for rollback."})
                 made = fake.add_release(app, f"Rollback to v{source['version']}", source["commit"])
                 self._send(201, _public(made))
 

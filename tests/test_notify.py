@@ -56,7 +56,7 @@ def test_a_slack_webhook_hears_of_the_start_and_success_of_a_deployment(app, api
     deployment = deploy(api, worker)
 
     texts = [r["json"]["text"] for r in receiver.received]
-    assert [list(r["json"]) for r in receiver.received] == [["text"], ["text"]]
+    assert [list(r["json"]) for r in receiver.received] == [["text", "blocks"]] * 2
     assert texts[0].startswith(f"Shop: deployment #{deployment.pk} of {deployment.short_sha} to Staging started")
     assert texts[1].startswith(f"Shop: deployment #{deployment.pk} of {deployment.short_sha} to Staging succeeded")
     assert list(Delivery.objects.values_list("state", "status_code")) == [("delivered", 200)] * 2

@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from portal import crypto, outbound
 from portal.actor import Actor
 from portal.audit import events as audit
 from portal.errors import BadRequest
-from projects import access
+from projects import access, mirror
 from projects.models import App, Lock, Role
 from projects.validators import url_problem
 
@@ -92,12 +93,12 @@ def deployment_event(deployment: Deployment, event: str) -> list[Delivery]:
         "deployment.succeeded": "succeeded",
         "deployment.failed": "failed",
     }[event]
-    text = (
+    head = (
         f"{deployment.app.name}: deployment #{deployment.pk} of {deployment.short_sha} to {target.name} {verb}"
         f" ({deployment.kind}, by {deployment.requested_by_name})."
     )
-    if event == "deployment.failed" and deployment.reason:
-        text += f" {deployment.reason}"
+    reason = f" {deployment.reason}" if event == "deployment.failed" and deployment.reason else ""
+    url = _url(f"/deployments/{deployment.pk}/")
     data = {
         "deployment": {
             "id": deployment.pk,
@@ -107,18 +108,33 @@ def deployment_event(deployment: Deployment, event: str) -> list[Delivery]:
             "status": deployment.status,
             "requested_by": deployment.requested_by_name,
             "reason": deployment.reason,
-            "url": _url(f"/deployments/{deployment.pk}/"),
+            "url": url,
         },
     }
-    return emit(app=deployment.app, event=event, text=_with_link(text, data["deployment"]["url"]), target=target.slug,
-                data=data)  # fmt: skip
+
+    def slack() -> dict:
+        # Slack's sentence also names the ref and the commit: chosen by users, so escaped too.
+        said = head
+        if deployment.ref and not deployment.sha.startswith(deployment.ref.lower()):
+            said += f" Ref {deployment.ref}."
+        if subject := _subject(deployment):
+            said += f' Commit "{subject}".'
+        facts = [("App", deployment.app.name), ("Target", target.name), ("Commit", deployment.short_sha)]
+        return _slack(said + reason, link=(url, f"Deployment #{deployment.pk}"), facts=facts)
+
+    return emit(app=deployment.app, event=event, text=_with_link(head + reason, url), target=target.slug, data=data,
+                slack=slack)  # fmt: skip
 
 
 def target_locked(lock: Lock) -> list[Delivery]:
     target = lock.target
     text = f"{target.app.name}: {target.name} was locked by {lock.by}: {lock.reason}"
     data = {"lock": {"reason": lock.reason, "by": lock.by, "until": lock.until.isoformat() if lock.until else None}}
-    return emit(app=target.app, event="target.locked", text=text, target=target.slug, data=data)
+    facts = [("App", target.app.name), ("Target", target.name)]
+    if target.live_sha:
+        facts.append(("Live", target.live_sha[:7]))
+    return emit(app=target.app, event="target.locked", text=text, target=target.slug, data=data,
+                slack=lambda: _slack(text, facts=facts))  # fmt: skip
 
 
 def _url(path: str) -> str:
@@ -129,15 +145,33 @@ def _with_link(text: str, url: str) -> str:
     return f"{text} {url}" if url else text
 
 
-def emit(*, app: App, event: str, text: str, target: str = "", data: dict | None = None) -> list[Delivery]:
-    """One delivery per subscribed webhook of `app`, each enqueued as its own task."""
+def _subject(deployment: Deployment) -> str:
+    """The deployed commit's subject, when this machine's mirror has it (best effort)."""
+    try:
+        found = mirror.commit(deployment.app, deployment.sha) if mirror.exists(deployment.app) else None
+    except Exception:  # a notification never fails for want of a commit message
+        log.warning("no commit message for deployment %s", deployment.pk, exc_info=True)
+        return ""
+    return found.message.strip()[:_SUBJECT_KEPT] if found else ""
+
+
+def emit(
+    *, app: App, event: str, text: str, target: str = "", data: dict | None = None,
+    slack: Callable[[], dict] | None = None,
+) -> list[Delivery]:  # fmt: skip
+    """One delivery per subscribed webhook of `app`, each enqueued as its own task. `text` is the
+    plain sentence (JSON webhooks); Slack webhooks get what `slack` makes (called once, and only
+    when one listens: it may read the commit), or `text` escaped for Slack."""
     now = timezone.now()
     made = []
+    slack_payload: dict | None = None
     for webhook in app.webhooks.filter(active=True):
         if webhook.events and event not in webhook.events:
             continue
         if webhook.format == Webhook.Format.SLACK:
-            payload = {"text": text}
+            if slack_payload is None:
+                slack_payload = slack() if slack else _slack(text)
+            payload = slack_payload
         else:
             payload = {"event": event, "app": app.slug, "target": target, "at": now.isoformat(), "text": text,
                        **(data or {})}  # fmt: skip
@@ -145,6 +179,49 @@ def emit(*, app: App, event: str, text: str, target: str = "", data: dict | None
     for delivery in made:
         queue.deliver(delivery.pk, timeout=TIMEOUT * 3)
     return made
+
+
+# Slack --------------------------------------------------------------------------------------
+
+_SUBJECT_KEPT = 200
+_SECTION_MAX = 3000  # characters of a Block Kit text object
+
+
+def slack_escape(text: str) -> str:
+    """Slack's three control characters as entities, so text from users or remotes can neither
+    mention (`<!channel>`) nor disguise a link (`<https://evil|Approve>`). Nothing else is."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack(sentence: str, *, link: tuple[str, str] = ("", ""), facts: Sequence[tuple[str, str]] = ()) -> dict:
+    """Slack's incoming-webhook JSON: `text` is the whole sentence, escaped, with our own link
+    (the only markup not escaped: its URL is ours); `blocks` say the same, plus a context line."""
+    url, label = link
+    text = slack_escape(sentence)
+    if url:
+        text += f" <{_slack_url(url)}|{slack_escape(label)}>"
+    context = [{"type": "mrkdwn", "text": f"{name}: *{_fit(slack_escape(value), 200)}*"} for name, value in facts]
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": _fit(text, _SECTION_MAX)}}]
+    if context:
+        blocks.append({"type": "context", "elements": context[:10]})
+    return {"text": text, "blocks": blocks}
+
+
+def _slack_url(url: str) -> str:
+    # Ours (SITE_URL), but a stray `|` or `>` would still end the link early.
+    return slack_escape(url).replace("|", "%7C")
+
+
+def _fit(escaped: str, limit: int) -> str:
+    """At most `limit` characters, never cutting an entity or a link in two."""
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: limit - 1]
+    for opener, closer in (("&", ";"), ("<", ">")):
+        at = cut.rfind(opener)
+        if at != -1 and closer not in cut[at:]:
+            cut = cut[:at]
+    return cut + "…"
 
 
 # Delivering ---------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 https://devcenter.heroku.com/articles/platform-api-reference#release
 Requests carry `Accept: application/vnd.heroku+json; version=3` and the target's API key as a
 bearer token. Lists are paged with the Range header: a 206 answer's Next-Range is sent back
-as the next request's Range. Redirects are refused, never followed (portal.outbound): a followed
+as the next request's Range (header names are compared without case, as HTTP says: a proxy or
+Heroku itself may send `next-range`). Redirects are refused, never followed (portal.outbound): a followed
 redirect would carry the key to wherever the Location points.
 """
 
@@ -38,6 +39,8 @@ class Release:
     description: str
     status: str
     current: bool
+    # Heroku's own word on whether a rollback to this release may be made; None when not said.
+    eligible_for_rollback: bool | None = None
 
     @classmethod
     def from_json(cls, data: dict) -> Release:
@@ -48,6 +51,7 @@ class Release:
                 description=str(data.get("description") or ""),
                 status=str(data.get("status") or ""),
                 current=bool(data.get("current")),
+                eligible_for_rollback=_flag(data.get("eligible_for_rollback")),
             )
         except (KeyError, TypeError, ValueError):
             raise HerokuError("Heroku answered with a release this client cannot read.") from None
@@ -72,7 +76,7 @@ class Heroku:
             if not isinstance(body, list):
                 raise HerokuError("Heroku answered the release list with something that is not a list.")
             found += [Release.from_json(item) for item in body]
-            wanted = headers.get("Next-Range", "")
+            wanted = headers.get("next-range", "")
             if status != 206 or not wanted or len(found) >= limit:
                 break
         return found[:limit]
@@ -93,6 +97,7 @@ class Heroku:
     def _call(
         self, method: str, path: str, *, body: dict | None = None, range_: str = ""
     ) -> tuple[int, Mapping[str, str], object]:
+        """Status, headers (names lower-cased) and the decoded JSON of a 2xx answer."""
         headers = {"Accept": ACCEPT, "Authorization": f"Bearer {self.api_key}"}
         data = None
         if body is not None:
@@ -113,10 +118,16 @@ class Heroku:
             raise HerokuError(str(problem), problem.status) from None
         if not answer.ok:
             raise _error(answer.status, answer.body)
+        # Lower-cased names, whatever mapping the answer holds: lookups here use lower case.
+        lowered = {str(name).lower(): str(value) for name, value in answer.headers.items()}
         try:
-            return answer.status, answer.headers, json.loads(answer.body or b"null")
+            return answer.status, lowered, json.loads(answer.body or b"null")
         except ValueError:
             raise HerokuError("The Heroku API answered with something that is not JSON.") from None
+
+
+def _flag(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def _error(status: int, raw: bytes) -> HerokuError:

@@ -17,7 +17,7 @@ from deployments.heroku.client import Heroku, HerokuError
 from deployments.log import append_last
 from deployments.models import Deployment, Kind, Status
 from portal.actor import Actor
-from portal.errors import BadRequest, Conflict
+from portal.errors import BadRequest, Conflict, Unavailable
 from projects import access
 from projects.models import Role
 
@@ -55,6 +55,7 @@ def release_rollback_request(
         raise BadRequest(f"{target.name} is not a Heroku target: roll back by deploying an older commit.")
     if deployment.status != Status.SUCCEEDED or not deployment.heroku_release_id:
         raise Conflict(f"Deployment #{deployment.pk} has no Heroku release to go back to.")
+    _require_eligible(deployment)
     sha, override = gates.admit(
         actor=actor, target=target, resolve=lambda: deployment.sha, ci_override_reason=ci_override_reason
     )
@@ -69,3 +70,34 @@ def release_rollback_request(
         kind=Kind.RELEASE_ROLLBACK,
         rollback_of=deployment,
     )
+
+
+def _require_eligible(deployment: Deployment) -> None:
+    """Ask Heroku whether the release may be rolled back to (its `eligible_for_rollback`)
+    before queueing, so a refused rollback is a sentence now rather than a failed deployment.
+
+    Best effort: Heroku unreachable or failing (no answer, 429, 5xx) is a 503 sentence, since
+    the rollback could not be made now either; a refusal of the key or app (401, 403, 404) or
+    a target without a key is left to the queued rollback, which fails saying so in its log.
+    """
+    target = deployment.target
+    version = deployment.heroku_release_version
+    named = f"v{version}" if version else deployment.heroku_release_id
+    try:
+        key = api_key(target)
+        if not key:
+            return
+        release = Heroku(key).release(target.heroku_app, deployment.heroku_release_id)
+    except CannotRun:
+        return
+    except HerokuError as error:
+        if error.status is None or error.status == 429 or error.status >= 500:
+            raise Unavailable(
+                f"Heroku could not be asked whether release {named} may be rolled back to; nothing was queued. {error}"
+            ) from None
+        return
+    if release.eligible_for_rollback is False:
+        raise Conflict(
+            f"Heroku says release {named} of {target.heroku_app} is not eligible for rollback; "
+            f"deploy the commit of deployment #{deployment.pk} instead."
+        )
