@@ -55,6 +55,8 @@ class Deployment(models.Model):
     ci_override = models.CharField(max_length=500, blank=True)
     heroku_release_id = models.CharField(max_length=64, blank=True)
     heroku_release_version = models.PositiveIntegerField(null=True, blank=True)
+    # The deployment GitHub keeps of this one (deployments/delivery/github_api.py), once created.
+    github_deployment_id = models.BigIntegerField(null=True, blank=True, editable=False)
     rollback_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="For a release rollback: the deployment whose Heroku release comes back.",

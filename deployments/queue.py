@@ -8,7 +8,11 @@ every path resolves to a task that takes these arguments.
 
 from __future__ import annotations
 
-from django_q.tasks import async_task
+from datetime import timedelta
+
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task, schedule
 
 TASKS = "deployments.tasks"
 
@@ -37,3 +41,15 @@ def refresh_app(app_id: int, max_age: float = 0) -> None:
 
 def check_auto_deploy(app_id: int) -> None:
     async_task(f"{TASKS}.check_auto_deploy", app_id, task_name=f"check_auto_deploy-{app_id}")
+
+
+def report_to_github(deployment_id: int, attempt: int = 1, *, after: float = 0) -> None:
+    """Bring GitHub's record of the deployment up to date; `after` seconds from now for a retry
+    (a one-off schedule: it outlives the worker, and the cluster's scheduler starts it)."""
+    if after:
+        schedule(
+            f"{TASKS}.report_to_github", deployment_id, attempt, schedule_type=Schedule.ONCE,
+            next_run=timezone.now() + timedelta(seconds=after),
+        )  # fmt: skip
+    else:
+        async_task(f"{TASKS}.report_to_github", deployment_id, attempt, task_name=f"github-{deployment_id}")

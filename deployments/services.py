@@ -140,6 +140,8 @@ def deployment_queue(
                 detail=f"CI gate overridden: {ci_override}",
             )
         transaction.on_commit(lambda: queue.run_deployment(deployment.pk))
+        if target.app.github_token_encrypted:  # GitHub hears of it before it starts (the task checks the rest)
+            transaction.on_commit(lambda: queue.report_to_github(deployment.pk))
     return deployment
 
 
@@ -159,6 +161,8 @@ def deployment_cancel(*, actor: Actor, deployment: Deployment) -> Deployment:
         status=Status.CANCELLED, finished_at=now, reason=reason, **by
     ):
         audit.record(actor=actor, action="deployment.cancelled", deployment=deployment, detail=reason)
+        if deployment.app.github_token_encrypted:
+            transaction.on_commit(lambda: queue.report_to_github(deployment.pk))
     elif not (
         # The first person to ask is the one the worker audits; asking again changes nothing.
         running.filter(cancel_requested=False).update(cancel_requested=True, reason=reason, **by)

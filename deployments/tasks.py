@@ -1,7 +1,7 @@
 """django-q2 tasks: each loads its row by id and calls one service. Enqueue them with deployments/queue.py."""
 
 from deployments import queue
-from deployments.delivery import autodeploy, notify
+from deployments.delivery import autodeploy, github_api, notify
 from deployments.engine import reaper, run, shutdown
 from deployments.heroku import releases
 from deployments.models import Deployment
@@ -62,3 +62,8 @@ def email_failure(deployment_id: int) -> bool:
 def record_heroku_release(deployment_id: int) -> str:
     deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
     return releases.record_release(deployment) if deployment is not None else ""
+
+
+def report_to_github(deployment_id: int, attempt: int = 1) -> str:
+    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
+    return github_api.report(deployment, attempt=attempt) if deployment is not None else ""

@@ -69,6 +69,8 @@ HEROKU_GIT_URL = env_str("HEROKU_GIT_URL", "https://git.heroku.com/{app}.git")
 # Remote URL patterns every app's admins may use (besides each app's own allowed_remotes); * is a wildcard.
 ALLOWED_REMOTES = env_list("ALLOWED_REMOTES", "")
 HEROKU_API_URL = env_str("HEROKU_API_URL", "https://api.heroku.com")
+# GitHub's REST API, where deployments are reported (an operator setting: not held to the public-address rule).
+GITHUB_API_URL = env_str("GITHUB_API_URL", "https://api.github.com")
 # Networks (CIDRs) that webhooks and health checks may reach besides public addresses (portal/outbound.py).
 OUTBOUND_ALLOWED_NETWORKS = env_networks("OUTBOUND_ALLOWED_NETWORKS")
 # The portal's own address, for links in notifications and emails ("" leaves links out).

@@ -25,10 +25,12 @@ class AppForm(SecretsForm):
         "repo_token": "repo_token_encrypted",
         "ssh_key": "ssh_key_encrypted",
         "github_secret": "github_secret_encrypted",
+        "github_token": "github_token_encrypted",
     }
     repo_token = secret_field("Repository token (https)")
     ssh_key = secret_field("SSH private key", multiline=True)
     github_secret = secret_field("GitHub webhook secret")
+    github_token = secret_field("GitHub token (reports deployments)")
 
     class Meta:
         model = App

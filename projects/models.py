@@ -25,6 +25,9 @@ class App(models.Model):
     ssh_known_hosts = models.TextField(blank=True, help_text="known_hosts line(s) for the repository's SSH host.")
     # The secret GitHub signs webhooks with (X-Hub-Signature-256); write-only, encrypted.
     github_secret_encrypted = models.TextField(blank=True, editable=False)
+    # A GitHub token that may write deployments of the app's repository (deployments/delivery/
+    # github_api.py reports each deployment to GitHub with it); write-only, encrypted.
+    github_token_encrypted = models.TextField(blank=True, editable=False)
     # Where app admins may point targets (staff set it): patterns, `*` any run of characters.
     allowed_remotes = models.JSONField(
         default=list,
@@ -51,6 +54,10 @@ class App(models.Model):
     @property
     def github_secret(self) -> str:
         return crypto.decrypt(self.github_secret_encrypted)
+
+    @property
+    def github_token(self) -> str:
+        return crypto.decrypt(self.github_token_encrypted)
 
 
 class Target(models.Model):

@@ -20,7 +20,10 @@ from projects.git import GitError
 from projects.models import Access, App, Role, Target
 from projects.validators import remote_matches
 
-HEROKU_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,29}$")
+# Heroku's rule: "must start with a letter, end with a letter or digit and can only contain
+# lowercase letters, digits, and dashes", 3 to 30 characters. \Z, not $: $ also matches before
+# a final newline.
+HEROKU_APP_NAME = re.compile(r"\A[a-z][a-z0-9-]{1,28}[a-z0-9]\Z")
 
 
 def _clean(obj, exclude: list[str] | None = None) -> None:
@@ -289,3 +292,16 @@ def app_set_credentials(
             names = ", ".join(name.removesuffix("_encrypted") for name in changed)
             audit.record(actor=actor, action="app.changed", app=app, detail=f"Changed the read credentials: {names}.")
     return app
+
+
+def app_set_github_token(*, actor: Actor, app: App, token: str) -> None:
+    """Set (or with '' clear) the token the app's deployments are reported to GitHub with; audited,
+    its value never. Write-only: nothing ever answers it back."""
+    access.require(actor, app, Role.ADMIN, action="set the GitHub token")
+    token = token.strip()
+    if token and not re.fullmatch(r"[\x21-\x7e]{1,255}", token):
+        raise BadRequest("token: a GitHub token is up to 255 printable characters without spaces.")
+    with transaction.atomic():
+        App.objects.filter(pk=app.pk).update(github_token_encrypted=crypto.encrypt(token))
+        detail = "Set the GitHub token for deployments." if token else "Cleared the GitHub token for deployments."
+        audit.record(actor=actor, action="app.changed", app=app, detail=detail)

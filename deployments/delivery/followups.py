@@ -1,4 +1,4 @@
-"""What the runner hands on at a deployment's start and end: notifications, email, Heroku release.
+"""What follows a deployment's request, start and end: notifications, email, Heroku release, GitHub.
 
 Everything here is enqueued as its own task or is a quick insert, and nothing here may fail or
 slow the deployment: errors are logged and dropped.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from deployments import queue
-from deployments.delivery import notify
+from deployments.delivery import github_api, notify
 from deployments.models import Deployment, Kind, Status
 
 log = logging.getLogger("bartender.followups")
@@ -20,6 +20,10 @@ def on_start(deployment: Deployment) -> None:
         notify.deployment_event(deployment, "deployment.started")
     except Exception:
         log.exception("start follow-ups of deployment %s failed", deployment.pk)
+    try:
+        _report_to_github(deployment)
+    except Exception:
+        log.exception("GitHub report of deployment %s could not be queued", deployment.pk)
 
 
 def on_finish(deployment: Deployment) -> None:
@@ -36,5 +40,11 @@ def on_finish(deployment: Deployment) -> None:
             and deployment.kind != Kind.RELEASE_ROLLBACK
         ):
             queue.record_heroku_release(deployment.pk)
+        _report_to_github(deployment)
     except Exception:
         log.exception("finish follow-ups of deployment %s failed", deployment.pk)
+
+
+def _report_to_github(deployment: Deployment) -> None:
+    if github_api.reportable(deployment):
+        queue.report_to_github(deployment.pk)
