@@ -18,6 +18,7 @@ SCENARIOS = [
     ("makespan", "redis"),
     ("rss", "orm"),
     ("tail", "orm"),
+    ("register", "orm"),
 ]
 TARGETS = {
     "deploy_overhead_ratio": ("<=", 1.10),
@@ -54,6 +55,7 @@ def main() -> int:
     deploy_redis, deploy_orm = results["deploy-redis"], results["deploy-orm"]
     page, makespan, rss, web = results["page-orm"], results["makespan-redis"], results["rss-orm"], results["web-orm"]
     tail = results["tail-orm"]
+    register = results["register-orm"]
     summary = {
         "deploy_overhead_ratio": deploy_redis.get("deploy_overhead_ratio"),
         "deploy_overhead_ratio_orm": deploy_orm.get("deploy_overhead_ratio"),
@@ -70,6 +72,8 @@ def main() -> int:
         "worker_rss_growth_mb": rss.get("worker_rss_growth_mb"),
         "web_rps": web.get("web_rps"),
         "tail_ms": tail.get("tail_ms"),
+        "ready_after_register_s": register.get("ready_after_register_s"),
+        "plain_clone_mirror_s": register.get("plain_clone_mirror_s"),
         "tail_p95_ms": tail.get("tail_p95_ms"),
         "tail_git_calls": tail.get("tail_git_calls"),
     }

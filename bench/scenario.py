@@ -91,6 +91,41 @@ def deploy(broker: str) -> dict:
     return result
 
 
+def register(broker: str) -> dict:
+    """From `POST /api/apps` to a mirror the app page and deploys can use, beside `git clone --mirror`."""
+    data = harness.configure("register", broker)
+    from projects import mirror
+    from projects.models import App
+
+    big = repos.generate(WORK / f"big-{BIG_COMMITS}-{BIG_BLOB}.git", commits=BIG_COMMITS, blob_bytes=BIG_BLOB)
+    client, _ = harness.api_client()
+    plain, portal = [], []
+    with harness.cluster(workers=2):
+        for run in range(3):
+            started = time.monotonic()
+            plain_copy = data / f"plain-{run}.git"
+            # --no-local: a real transfer, as the portal's fetch makes, not hard links
+            subprocess.run(["git", "clone", "--quiet", "--mirror", "--no-local", str(big), str(plain_copy)], check=True)
+            plain.append(time.monotonic() - started)
+            started = time.monotonic()
+            answer = client.post(
+                "/api/apps", json.dumps({"slug": f"big{run}", "name": f"Big {run}", "repo_url": str(big)}),
+                content_type="application/json",
+            )  # fmt: skip
+            assert answer.status_code == 201, answer.content
+            app = App.objects.get(slug=f"big{run}")
+            deadline = time.monotonic() + 1800
+            while not mirror.exists(app):
+                assert time.monotonic() < deadline, "the first clone never landed"
+                time.sleep(0.05)
+            portal.append(time.monotonic() - started)
+    return {
+        "ready_after_register_s": median(portal),
+        "plain_clone_mirror_s": median(plain),
+        "register_runs_s": {"plain": [round(x, 2) for x in plain], "portal": [round(x, 2) for x in portal]},
+    }
+
+
 def _encrypted(value: str) -> str:
     from portal import crypto
 
