@@ -107,6 +107,21 @@ class AccessOut(Schema):
     deploy_protected: bool
 
 
+class TeamIn(Schema):
+    name: str = Field(..., max_length=150)
+
+
+class TeamOut(Schema):
+    name: str
+    members: list[str]
+
+
+class TeamAccessOut(Schema):
+    team: str
+    role: str
+    deploy_protected: bool
+
+
 class StatusIn(Schema):
     state: str
     context: str = Field(..., max_length=255)
@@ -249,6 +264,36 @@ def set_access(request: HttpRequest, app: str, username: str, body: AccessIn):
 def revoke_access(request: HttpRequest, app: str, username: str):
     found = access.app_for(actor(request), app)
     services.access_revoke(actor=actor(request), app=found, username=username)
+    return Status(204, None)
+
+
+@router.post("/teams", response={201: TeamOut})
+def create_team(request: HttpRequest, body: TeamIn):
+    team = services.team_create(actor=actor(request), name=body.name)
+    return Status(201, {"name": team.name, "members": []})
+
+
+@router.get("/teams", response=list[TeamOut])
+def list_teams(request: HttpRequest):
+    return [
+        {"name": team.name, "members": sorted(user.username for user in team.user_set.all())}
+        for team in services.team_list(actor=actor(request))
+    ]
+
+
+@router.put("/apps/{app}/teams/{team}", response=TeamAccessOut)
+def set_team_access(request: HttpRequest, app: str, team: str, body: AccessIn):
+    found = access.app_for(actor(request), app)
+    grant = services.team_grant_set(
+        actor=actor(request), app=found, team_name=team, role=body.role, deploy_protected=body.deploy_protected
+    )
+    return {"team": team, "role": grant.role, "deploy_protected": grant.deploy_protected}
+
+
+@router.delete("/apps/{app}/teams/{team}", response={204: None})
+def revoke_team_access(request: HttpRequest, app: str, team: str):
+    found = access.app_for(actor(request), app)
+    services.team_grant_revoke(actor=actor(request), app=found, team_name=team)
     return Status(204, None)
 
 

@@ -6,6 +6,7 @@ import re
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -260,6 +261,74 @@ def access_revoke(*, actor: Actor, app: App, username: str) -> None:
         if not deleted:
             raise Http404(f"'{username}' has no grant on this app.")
         audit.record(actor=actor, action="access.revoked", app=app, detail=f"Revoked {username}'s access.")
+
+
+def team_create(*, actor: Actor, name: str) -> Group:
+    """Staff make a team (a Django group); its members and grants come afterwards."""
+    _require_staff(actor, "create teams")
+    name = name.strip()
+    team = Group(name=name)
+    _clean(team)
+    if Group.objects.filter(name=name).exists():
+        raise Conflict(f"The team '{name}' already exists.")
+    try:
+        with transaction.atomic():
+            team.save()
+            # The admin records nothing when a team is made; a team alone changes no one's role.
+            audit.record(actor=actor, action="access.changed", detail=f"Created team {name}.")
+    except IntegrityError:
+        raise Conflict(f"The team '{name}' already exists.") from None
+    return team
+
+
+def team_list(*, actor: Actor) -> list[Group]:
+    """Every team with its members, for staff."""
+    _require_staff(actor, "list teams")
+    return list(Group.objects.order_by("name").prefetch_related("user_set"))
+
+
+def team_grant_set(*, actor: Actor, app: App, team_name: str, role: str, deploy_protected: bool = False) -> Access:
+    """Give a team a role on an app (or change the one it holds); audited as the admin words it."""
+    access.require(actor, app, Role.ADMIN, action="manage access")
+    if role not in Role.values:
+        raise BadRequest(f"role: must be one of {', '.join(Role.values)}.")
+    team = Group.objects.filter(name=team_name).first()
+    if team is None:
+        raise Http404(f"No team named '{team_name}'.")
+    with transaction.atomic():
+        grant, created = Access.objects.select_for_update().get_or_create(
+            app=app, team=team, defaults={"role": role, "deploy_protected": deploy_protected}
+        )
+        if created:
+            audit.record(
+                actor=actor,
+                action="access.granted",
+                app=app,
+                detail=f"Granted {role_text(role, deploy_protected)} to team {team.name}.",
+            )
+        elif (grant.role, grant.deploy_protected) != (role, deploy_protected):
+            before = role_text(grant.role, grant.deploy_protected)
+            grant.role, grant.deploy_protected = role, deploy_protected
+            grant.save(update_fields=["role", "deploy_protected"])
+            audit.record(
+                actor=actor,
+                action="access.changed",
+                app=app,
+                detail=f"Changed team {team.name} from {before} to {role_text(role, deploy_protected)}.",
+            )
+    return grant
+
+
+def team_grant_revoke(*, actor: Actor, app: App, team_name: str) -> None:
+    access.require(actor, app, Role.ADMIN, action="manage access")
+    team = Group.objects.filter(name=team_name).first()
+    if team is None:
+        raise Http404(f"No team named '{team_name}'.")
+    with transaction.atomic():
+        deleted, _ = Access.objects.filter(app=app, team=team).delete()
+        if not deleted:
+            raise Http404(f"The team '{team_name}' has no grant on this app.")
+        audit.record(actor=actor, action="access.revoked", app=app, detail=f"Revoked team {team.name}'s access.")
 
 
 def app_set_credentials(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -18,7 +19,7 @@ from portal.api import api as ninja_api
 from portal.audit.models import AuditEvent
 from portal.models import ApiToken
 from projects import mirror
-from projects.models import Target
+from projects.models import Access, Role, Target
 
 ROLES = ("outsider", "viewer", "deployer", "app_admin", "staff")
 SHA = "a" * 40
@@ -107,6 +108,10 @@ API = [
     ("/apps/{app}/ci-tokens/{token_id}", "delete", "/api/apps/shop/ci-tokens/{t}", None, (404, 403, 403, 404, 404)),
     ("/apps/{app}/access/{username}", "put", "/api/apps/shop/access/outsider", {"role": "viewer"}, admin_level(200)),
     ("/apps/{app}/access/{username}", "delete", "/api/apps/shop/access/viewer", None, admin_level(204)),
+    ("/teams", "post", "/api/teams", {"name": "sre"}, staff_only(201)),
+    ("/teams", "get", "/api/teams", None, staff_only(200)),
+    ("/apps/{app}/teams/{team}", "put", "/api/apps/shop/teams/ops", {"role": "deployer"}, admin_level(200)),
+    ("/apps/{app}/teams/{team}", "delete", "/api/apps/shop/teams/ops", None, admin_level(204)),
     ("/apps/{app}/commits", "get", "/api/apps/shop/commits", None, VIEW),
     ("/apps/{app}/commits/{sha}/statuses", "post", f"/api/apps/shop/commits/{SHA}/statuses",
      {"state": "success", "context": "ci"}, admin_level(201)),
@@ -187,6 +192,7 @@ def world(app, users, settings) -> dict:
         app=app, target=staging, sha=sha, ref="main", requested_by=users["deployer"], requested_by_name="deployer"
     )
     token, _ = ApiToken.issue(user=users["deployer"], name="laptop")
+    Access.objects.create(app=app, team=Group.objects.create(name="ops"), role=Role.VIEWER)
     sessions, tokens = {}, {}
     for role in ROLES:
         browser = Client()
