@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from portal.models import ApiToken
 from projects.models import Access, App, Role, Target
 from tests.gitserver import GitHttpServer
 from tests.gitutil import BUILD_HOOK, Repo, bare_remote, copy_tree, git
-from tests.helpers import Api, cluster_env, run_worker
+from tests.helpers import Api, cluster_env, run_alone, run_worker
 
 ROLES = ("outsider", "viewer", "deployer", "app_admin", "staff")
 SLOW_TIERS = ("cluster", "browser", "scaleout")
@@ -80,6 +81,26 @@ def repo_template(tmp_path_factory: pytest.TempPathFactory) -> Repo:
 @pytest.fixture(scope="session")
 def remote_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bare_remote(tmp_path_factory.mktemp("template") / "remote.git", BUILD_HOOK)
+
+
+@pytest.fixture(scope="session")
+def migrated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh DATA_DIR as `manage.py migrate` leaves it, run in a process of its own with a loose
+    umask and no keys or database from the test run. A real migrate takes seconds, so it runs once:
+    tests only read this folder, or change a copy of their own (`copy_data_dir`)."""
+    data = tmp_path_factory.mktemp("migrated") / "fresh"
+    run_alone(data, "manage.py", "migrate", "--noinput")
+    return data
+
+
+@pytest.fixture
+def copy_data_dir(migrated_data_dir: Path, tmp_path: Path) -> Callable[[str], Path]:
+    """`copy_data_dir(name)`: this test's own copy of the migrated DATA_DIR, modes and all."""
+
+    def copy(name: str) -> Path:
+        return Path(shutil.copytree(migrated_data_dir, tmp_path / name, symlinks=True))
+
+    return copy
 
 
 @pytest.fixture

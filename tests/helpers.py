@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -72,7 +74,7 @@ def run_worker() -> list[int]:
     raise AssertionError("the queue never drained")
 
 
-def wait_for(predicate, *, timeout: float = 60, every: float = 0.2, what: str = "the condition"):
+def wait_for(predicate, *, timeout: float = 60, every: float = 0.05, what: str = "the condition"):
     """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -103,6 +105,24 @@ def cluster_env(data_dir: Path, **extra: str) -> dict[str, str]:
         env["DATABASE_URL"] = f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
     env.update(extra)
     return env
+
+
+BASE = Path(__file__).resolve().parent.parent
+LOOSE_UMASK = 0o022
+# What a process of its own must not inherit from the test run: it makes its own keys and database.
+NOT_INHERITED = ("SECRET_KEY", "ENCRYPTION_KEY", "ENCRYPTION_OLD_KEYS", "DATABASE_URL", "REDIS_URL")
+
+
+def run_alone(data: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python ARGS` in a process of its own on DATA_DIR `data`, with a loose umask as a login
+    shell or a service manager would give it; it must succeed."""
+    env = {name: value for name, value in os.environ.items() if name not in NOT_INHERITED}
+    env["DATA_DIR"] = str(data)
+    done = subprocess.run(
+        [sys.executable, *args], cwd=BASE, env=env, umask=LOOSE_UMASK, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def page(client: Client, url: str) -> str:

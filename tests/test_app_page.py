@@ -21,8 +21,7 @@ def statuses(sha: str, app: str = "shop") -> str:
 
 
 def test_the_app_page_lists_commits_newest_first_fifty_a_page(app, browser_client, repo):
-    for n in range(50):
-        repo.commit(f"Feature commit {n}", {"f.txt": str(n)})
+    repo.commit_many([(f"Feature commit {n}", {"f.txt": str(n)}) for n in range(50)])
     mirror.sync(app)
     client = browser_client("viewer")
 
@@ -246,8 +245,8 @@ def test_the_app_page_keeps_still_while_a_deployment_prints(app, users, repo, br
 
 
 def test_the_app_page_of_fifty_commits_weighs_under_150_kb(app, users, repo, remote, browser_client):
-    for n in range(55):
-        repo.commit(f"A fairly descriptive commit message for change number {n}", {"f.txt": str(n)})
+    message = "A fairly descriptive commit message for change number {}"
+    repo.commit_many([(message.format(n), {"f.txt": str(n)}) for n in range(55)])
     Target.objects.create(app=app, slug="production", name="Production", remote_url=str(remote), protected=True)
     mirror.sync(app)
 

@@ -1,40 +1,23 @@
 """DATA_DIR holds the SQLite database (sessions), generated keys and mirrors: its user's alone.
 
 Each test starts real processes with a loose umask, as a login shell or a service manager would.
+The fresh DATA_DIR that `manage.py migrate` makes (`migrated_data_dir`) is made once per run.
 """
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
-BASE = Path(__file__).resolve().parent.parent
-LOOSE_UMASK = 0o022
-# What the processes must not inherit from the test run: they make their own keys and database.
-NOT_INHERITED = ("SECRET_KEY", "ENCRYPTION_KEY", "ENCRYPTION_OLD_KEYS", "DATABASE_URL", "REDIS_URL")
+from tests.helpers import run_alone as run
 
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def run(data: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {name: value for name, value in os.environ.items() if name not in NOT_INHERITED}
-    env["DATA_DIR"] = str(data)
-    done = subprocess.run(
-        [sys.executable, *args], cwd=BASE, env=env, umask=LOOSE_UMASK, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    return done
-
-
-def test_a_fresh_data_dir_its_database_and_generated_keys_are_readable_by_their_user_alone(tmp_path):
-    data = tmp_path / "fresh"
-
-    run(data, "manage.py", "migrate", "--noinput")
+def test_a_fresh_data_dir_its_database_and_generated_keys_are_readable_by_their_user_alone(migrated_data_dir):
+    data = migrated_data_dir  # `manage.py migrate --noinput` on a DATA_DIR that did not exist
 
     assert mode(data) == 0o700
     assert mode(data / "mirrors") == 0o700
@@ -45,9 +28,8 @@ def test_a_fresh_data_dir_its_database_and_generated_keys_are_readable_by_their_
     assert loose == {}
 
 
-def test_an_existing_data_dir_left_open_to_other_users_is_closed_when_a_process_starts(tmp_path):
-    data = tmp_path / "old"
-    run(data, "manage.py", "migrate", "--noinput")
+def test_an_existing_data_dir_left_open_to_other_users_is_closed_when_a_process_starts(copy_data_dir):
+    data = copy_data_dir("old")  # as `manage.py migrate --noinput` left it
     (data / "mirrors" / "1.git").mkdir()
     opened = [data, data / "mirrors", data / "mirrors" / "1.git", data / "static"]
     for folder in opened:

@@ -44,8 +44,7 @@ def test_a_queued_deployment_says_its_kind_is_a_forecast(app, api, repo, browser
 
 def test_what_went_out_counts_every_commit_and_shows_the_newest_fifty(app, api, deploy, repo, browser_client):
     deploy(repo.shas[0])
-    for n in range(56):  # 4 + 56 = 60 commits after the live one
-        repo.commit(f"Change {n}", {"many.txt": str(n)})
+    repo.commit_many([(f"Change {n}", {"many.txt": str(n)}) for n in range(56)])  # 4 + 56 = 60 after the live one
 
     done = deploy("main")
     deployment_page = browser_client("viewer").get(f"/deployments/{done.pk}/").content.decode()

@@ -101,7 +101,9 @@ def test_a_release_rollback_with_an_unreadable_key_fails_with_why(prod, api, wor
 
 
 class HeldFetch:
-    """Wraps the smart-HTTP git server: each fetch's pack request waits for `release`."""
+    """Wraps the smart-HTTP git server: a fetch's first upload-pack request waits for `release`, at
+    most `hold` s. Only the first: a fetch makes two (protocol v2 lists refs, then fetches), and
+    holding one already makes the fetch outlast `hold`."""
 
     def __init__(self, http_git, hold: float) -> None:
         self.app, self.hold = http_git.app, hold
@@ -109,7 +111,8 @@ class HeldFetch:
         http_git.server.set_app(self)
 
     def __call__(self, environ: dict, start_response):
-        if environ["REQUEST_METHOD"] == "POST" and environ.get("PATH_INFO", "").endswith("/git-upload-pack"):
+        pack = environ["REQUEST_METHOD"] == "POST" and environ.get("PATH_INFO", "").endswith("/git-upload-pack")
+        if pack and not self.fetching.is_set():
             self.fetching.set()
             self.released.wait(self.hold)
         return self.app(environ, start_response)
