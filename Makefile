@@ -29,14 +29,14 @@ run: migrate
 	$(PY) manage.py demo
 	$(PY) manage.py serve --addr 127.0.0.1:8000
 
-# The fast tier first (`-m "not slow"`, about a minute), then the slow ones: real clusters, Chromium,
+# The fast tier first (`-m "not slow"`, on both cores: under a minute), then the slow ones: real clusters, Chromium,
 # and the scale-out pass.
 test: $(DEV_STAMP)
 	bash scripts/services.sh
 	bash scripts/browser.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
-	DATA_DIR=$(CURDIR)/var/test $(PY) -m pytest -p no:cacheprovider -m "not slow"
+	DATA_DIR=$(CURDIR)/var/test $(PY) -m pytest -p no:cacheprovider -m "not slow" -n 2
 	DATA_DIR=$(CURDIR)/var/test $(PY) -m pytest -p no:cacheprovider -m "slow and not scaleout"
 	$(SCALEOUT_ENV) DATA_DIR=$(CURDIR)/var/test-scaleout $(PY) -m pytest -p no:cacheprovider -m scaleout
 
