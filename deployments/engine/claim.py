@@ -11,7 +11,7 @@ import socket
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from deployments import queue
@@ -38,20 +38,24 @@ def claim_next(target_id: int) -> Deployment | None:
         # This cluster is shutting down: leave it queued, for another cluster or the next start.
         queue.run_deployment(first.pk)
         return None
-    now = timezone.now()
     running = Deployment.objects.filter(target_id=OuterRef("target_id"), status=Status.RUNNING)
+    # Read in the claiming statement itself: the deployment before may finish (and move live_sha)
+    # while this claim waits for the database.
+    live = Target.objects.filter(pk=OuterRef("target_id")).values("live_sha")[:1]
     try:
         with transaction.atomic():
+            # Taken inside the transaction (SQLite holds the write lock from its start), so a
+            # deployment never starts before the one it waited for finished.
+            now = timezone.now()
             claimed = (
                 Deployment.objects.filter(pk=first.pk, status=Status.QUEUED)
                 .exclude(Exists(running))
-                # Nothing else runs on this target, so what is live now is what this one replaces.
                 .update(
                     status=Status.RUNNING,
                     started_at=now,
                     heartbeat_at=now,
                     worker=worker_name(),
-                    previous_sha=target.live_sha,
+                    previous_sha=Subquery(live),
                 )
             )
     except IntegrityError:  # another worker's claim on this target won the race
