@@ -15,7 +15,10 @@ from deployments.api.delivery import router as delivery_router
 from deployments.api.deployments import router as deployments_router
 from portal.apiauth import SessionAuth, TokenAuth
 from portal.errors import ServiceError
-from projects.api import router as projects_router
+from projects.api.access import router as access_router
+from projects.api.apps import router as apps_router
+from projects.api.audit import router as audit_router
+from projects.api.ci import router as ci_router
 
 api = NinjaAPI(
     title="Bartender API",
@@ -77,7 +80,10 @@ def _invalid(request, exc: ValidationError):
     return _detail(request, 400, f"{field}: {message}.")
 
 
-api.add_router("", projects_router)
+api.add_router("", apps_router)
+api.add_router("", access_router)
+api.add_router("", ci_router)
+api.add_router("", audit_router)
 api.add_router("", deployments_router)
 api.add_router("", delivery_router)
 api.add_router("", commits_router)

@@ -12,7 +12,7 @@ from deployments.models import Deployment, LogLine
 from portal.apiauth import actor
 from portal.paging import MAX_PAGE
 from projects import access
-from projects.api import LockOut
+from projects.api.apps import LockOut
 
 router = Router(tags=["deployments"])
 PAGE_SIZE = 50

@@ -1,0 +1,1 @@
+"""The JSON API of this layer, one router per concern (portal/api.py assembles them)."""

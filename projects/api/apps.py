@@ -1,0 +1,152 @@
+"""API endpoints for users, apps and targets: parse, check, one service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from portal.apiauth import actor
+from projects import access, services
+from projects.locks import active_lock
+from projects.models import App, Target
+
+router = Router(tags=["apps"])
+
+
+class UserIn(Schema):
+    username: str
+    password: str
+    email: str = ""
+
+
+class UserOut(Schema):
+    username: str
+
+
+class LockOut(Schema):
+    reason: str
+    by: str
+    until: datetime | None
+
+
+class TargetOut(Schema):
+    slug: str
+    name: str
+    protected: bool
+    live_sha: str
+    locked: bool
+    lock: LockOut | None
+
+
+class AppOut(Schema):
+    slug: str
+    name: str
+    repo_url: str
+    default_branch: str
+    targets: list[TargetOut]
+
+
+class AppDetailOut(AppOut):
+    allowed_remotes: list[str]
+
+
+class AppPatch(Schema):
+    name: str | None = None
+    default_branch: str | None = None
+    allowed_remotes: list[str] | None = None
+
+
+class AppIn(Schema):
+    slug: str
+    name: str
+    repo_url: str
+    default_branch: str = ""  # empty: the repository's own default branch
+
+
+class TargetIn(Schema):
+    slug: str
+    name: str
+    remote_url: str | None = None
+    heroku_app: str | None = None
+    api_key: str = ""
+    push_ref: str | None = None
+    protected: bool | None = None
+    require_ci: bool | None = None
+    required_contexts: list[str] | None = None
+    auto_deploy_branch: str | None = None
+    timeout_seconds: int | None = Field(None, ge=1)
+
+
+class TargetPatch(Schema):
+    name: str | None = None
+    remote_url: str | None = None
+    heroku_app: str | None = None
+    api_key: str | None = None
+    push_ref: str | None = None
+    protected: bool | None = None
+    require_ci: bool | None = None
+    required_contexts: list[str] | None = None
+    auto_deploy_branch: str | None = None
+    timeout_seconds: int | None = Field(None, ge=1)
+
+
+def target_out(target: Target) -> dict:
+    lock = active_lock(target)
+    return {
+        "slug": target.slug,
+        "name": target.name,
+        "protected": target.protected,
+        "live_sha": target.live_sha,
+        "locked": lock is not None,
+        "lock": {"reason": lock.reason, "by": lock.by, "until": lock.until} if lock else None,
+    }
+
+
+def app_out(app: App) -> dict:
+    return {
+        "slug": app.slug,
+        "name": app.name,
+        "repo_url": app.repo_url,
+        "default_branch": app.default_branch,
+        "targets": [target_out(t) for t in app.targets.all()],
+    }
+
+
+@router.post("/users", response={201: UserOut})
+def create_user(request: HttpRequest, body: UserIn):
+    user = services.user_create(actor=actor(request), username=body.username, password=body.password, email=body.email)
+    return Status(201, {"username": user.username})
+
+
+@router.get("/apps", response=list[AppOut])
+def list_apps(request: HttpRequest):
+    apps = access.visible_apps(request.user).prefetch_related("targets__lock")
+    return [app_out(app) for app in apps]
+
+
+@router.post("/apps", response={201: AppOut})
+def create_app(request: HttpRequest, body: AppIn):
+    app = services.app_create(actor=actor(request), **body.dict())
+    return Status(201, app_out(app))
+
+
+@router.post("/apps/{app}/targets", response={201: TargetOut})
+def create_target(request: HttpRequest, app: str, body: TargetIn):
+    found = access.app_for(actor(request), app)
+    target = services.target_create(actor=actor(request), app=found, **body.dict())
+    return Status(201, target_out(target))
+
+
+@router.patch("/apps/{app}", response=AppDetailOut)
+def change_app(request: HttpRequest, app: str, body: AppPatch):
+    found = access.app_for(actor(request), app)
+    changed = services.app_update(actor=actor(request), app=found, **body.dict())
+    return {**app_out(changed), "allowed_remotes": changed.allowed_remotes}
+
+
+@router.patch("/apps/{app}/targets/{target}", response=TargetOut)
+def change_target(request: HttpRequest, app: str, target: str, body: TargetPatch):
+    found = access.target_for(actor(request), app, target)
+    return target_out(services.target_update(actor=actor(request), target=found, **body.dict()))
