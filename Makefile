@@ -34,6 +34,7 @@ run: migrate
 test: $(DEV_STAMP)
 	bash scripts/services.sh
 	bash scripts/browser.sh
+	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 	DATA_DIR=$(CURDIR)/var/test $(PY) -m pytest -p no:cacheprovider -m "not slow" -n 2

@@ -5,6 +5,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
@@ -131,3 +132,38 @@ def _tighten(path: Path) -> None:
 
 def random_token() -> str:
     return secrets.token_urlsafe(50)
+
+
+def env_issuer(name: str) -> str:
+    """An OpenID issuer URL: https, or http to a loopback host; kept without a trailing slash."""
+    raw = env_str(name).strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    loopback = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    if parts.scheme not in {"https", "http"} or not parts.hostname or (parts.scheme == "http" and not loopback):
+        raise ImproperlyConfigured(
+            f"{name} must be an https URL (http only to a loopback host), "
+            f"such as https://login.example.com, not {raw!r}."
+        )
+    if parts.query or parts.fragment:
+        raise ImproperlyConfigured(f"{name} must be the issuer URL alone, without a query or fragment.")
+    return raw.rstrip("/")
+
+
+def env_team_map(name: str) -> dict[str, str]:
+    """`group=Team,group2=Other team`: the provider's group names to Bartender team names."""
+    mapping: dict[str, str] = {}
+    for item in env_list(name, ""):
+        group, sep, team = (part.strip() for part in item.partition("="))
+        if not sep or not group or not team:
+            raise ImproperlyConfigured(
+                f"{name} must list group=Team pairs separated by commas, such as platform=Platform; "
+                f"{item!r} is not one."
+            )
+        if len(team) > 150:
+            raise ImproperlyConfigured(f"{name}: the team name {team!r} is longer than 150 characters.")
+        if group in mapping and mapping[group] != team:
+            raise ImproperlyConfigured(f"{name} maps the group {group!r} twice.")
+        mapping[group] = team
+    return mapping

@@ -37,3 +37,19 @@ class ApiToken(models.Model):
             user=user, name=name, token_hash=hash_token(raw), ci_app=ci_app, expires_at=expires_at
         )
         return token, raw
+
+
+class SsoIdentity(models.Model):
+    """The OpenID provider's account (issuer and subject) a user signs in as: the link that makes a
+    later sign-in of that subject the same user, whatever name the provider sends by then."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="sso_identity_unique_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer} ({self.user})"

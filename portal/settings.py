@@ -12,9 +12,11 @@ from portal.env import (
     env_bool,
     env_fernet_keys,
     env_int,
+    env_issuer,
     env_list,
     env_networks,
     env_str,
+    env_team_map,
     generated_secret,
     private_files,
     private_folder,
@@ -159,9 +161,29 @@ AUTH_PASSWORD_VALIDATORS = [
 # Django's ModelBackend with a lockout (portal/accounts/services.py): each password check is
 # reserved in the shared cache first; LOGIN_FAILURE_LIMIT failures lock a name from one address,
 # ten times as many lock it from every address, for LOGIN_LOCKOUT_MINUTES.
-AUTHENTICATION_BACKENDS = ["portal.accounts.login.LockoutBackend"]
+# The second backend only keeps single sign-on sessions (portal/accounts/sso.py signs them in).
+AUTHENTICATION_BACKENDS = ["portal.accounts.login.LockoutBackend", "portal.accounts.sso.SsoBackend"]
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+
+# Single sign-on with OpenID Connect (CONTRACT.md "Single sign-on"); without an issuer, none.
+OIDC_ISSUER = env_issuer("OIDC_ISSUER")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID").strip()
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "SSO").strip() or "SSO"
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid profile email").split()
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups").strip() or "groups"
+OIDC_TEAM_MAP = env_team_map("OIDC_TEAM_MAP")
+OIDC_STAFF_GROUPS = env_list("OIDC_STAFF_GROUPS", "")
+OIDC_REQUIRE_GROUP = env_bool("OIDC_REQUIRE_GROUP", False)
+OIDC_ONLY = env_bool("OIDC_ONLY", False)
+OIDC_BREAK_GLASS_USER = env_str("OIDC_BREAK_GLASS_USER").strip()
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER is set: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be set too.")
+if OIDC_ISSUER and "openid" not in OIDC_SCOPES:
+    raise ImproperlyConfigured("OIDC_SCOPES must include openid, such as 'openid profile email'.")
+if OIDC_ONLY and not OIDC_ISSUER:
+    raise ImproperlyConfigured("OIDC_ONLY is true but OIDC_ISSUER is not set: nobody could sign in.")
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

@@ -9,6 +9,7 @@ from deployments.web import app_page, dashboard, live
 from deployments.web import delivery as delivery_pages
 from deployments.web import views as deployment_views
 from portal import views
+from portal.accounts import sso_views
 from portal.accounts import views as account_views
 from portal.api import api
 from projects import audit_pages, ci_pages
@@ -19,6 +20,9 @@ urlpatterns = [
     # Django's own login, logout and password change; no reset by e-mail (admins reset passwords).
     path("accounts/login/", account_views.login, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Single sign-on with OpenID Connect (404 unless OIDC_ISSUER is set).
+    path("oidc/login/", sso_views.oidc_login, name="oidc-login"),
+    path("oidc/callback/", sso_views.oidc_callback, name="oidc-callback"),
     path("accounts/password_change/", account_views.password_change, name="password_change"),
     path("accounts/password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("accounts/profile/", account_views.profile, name="profile"),

@@ -53,6 +53,9 @@ WEB = [
     ("healthz", "get", "/healthz", None, ANY),
     ("accounts/login/", "get", "/accounts/login/", None, (302,) * 5),
     ("accounts/logout/", "post", "/accounts/logout/", {}, (302,) * 5),
+    # Single sign-on: public, and not there at all without OIDC_ISSUER (tests/test_oidc.py covers it on).
+    ("oidc/login/", "get", "/oidc/login/", None, (404,) * 5),
+    ("oidc/callback/", "get", "/oidc/callback/?state=x&code=y", None, (404,) * 5),
     ("accounts/password_change/", "get", "/accounts/password_change/", None, ANY),
     ("accounts/password_change/done/", "get", "/accounts/password_change/done/", None, ANY),
     ("accounts/profile/", "get", "/accounts/profile/", None, ANY),
@@ -146,7 +149,9 @@ API = [
     ("/audit", "get", "/api/audit?app=shop", None, (404, 403, 403, 200, 200)),
 ]  # fmt: skip
 
-PUBLIC_WEB = {"healthz", "accounts/login/", "accounts/logout/", "hooks/github/<slug:app>"}
+PUBLIC_WEB = {
+    "healthz", "accounts/login/", "accounts/logout/", "oidc/login/", "oidc/callback/", "hooks/github/<slug:app>"
+}
 
 
 def web_routes() -> set[str]:

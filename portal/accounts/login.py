@@ -16,6 +16,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from portal.accounts import services as accounts
+from portal.accounts import sso
 from portal.actor import Actor
 
 
@@ -35,6 +36,8 @@ class LockoutBackend(ModelBackend):
             username = kwargs.get(User.USERNAME_FIELD)
         if username is None or password is None:
             return None
+        if not sso.password_allowed(str(username)):
+            return None  # single sign-on only: nothing checked, so nothing counted by the lockout
         attempt = accounts.login_attempt_start(username=str(username), ip=_ip(request))
         if attempt is None:
             raise PermissionDenied("Too many failed logins.")  # Django stops here: nothing was checked
@@ -58,6 +61,10 @@ class LoginForm(auth_forms.AuthenticationForm):
     }
 
     def get_invalid_login_error(self) -> ValidationError:
+        if not sso.password_allowed(self.cleaned_data.get("username") or ""):
+            return ValidationError(
+                f"Password sign-in is turned off: sign in with {settings.OIDC_PROVIDER_NAME}.", code="sso_only"
+            )
         if accounts.login_locked(username=self.cleaned_data.get("username") or "", ip=_ip(self.request)):
             return _locked_error()
         return super().get_invalid_login_error()
@@ -87,7 +94,9 @@ class PasswordChangeForm(auth_forms.PasswordChangeForm):
         return old_password
 
 
-def _source(request: HttpRequest | None) -> str:
+def _source(request: HttpRequest | None, user=None) -> str:
+    if user is not None and getattr(user, "backend", "") == sso.BACKEND:
+        return "sso"
     return "admin" if request is not None and request.path.startswith("/admin/") else "web"
 
 
@@ -97,7 +106,7 @@ def _ip(request: HttpRequest | None) -> str | None:
 
 @receiver(user_logged_in, dispatch_uid="bartender-login")
 def _logged_in(sender, request: HttpRequest | None, user, **kwargs) -> None:
-    accounts.login_succeeded(actor=Actor(user=user, source=_source(request), ip=_ip(request)))
+    accounts.login_succeeded(actor=Actor(user=user, source=_source(request, user), ip=_ip(request)))
 
 
 @receiver(user_logged_out, dispatch_uid="bartender-logout")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -14,12 +15,29 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from portal.accounts import services as accounts
+from portal.accounts import sso
 from portal.accounts.login import LoginForm, PasswordChangeForm
 from portal.actor import Actor
 from portal.errors import ServiceError
 from portal.models import ApiToken
 
-login = auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True)
+
+class _Login(auth_views.LoginView):
+    """Django's login page, offering single sign-on beside the password form when configured."""
+
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs) -> dict:
+        sso_on = sso.enabled()
+        return {
+            **super().get_context_data(**kwargs),
+            "sso_name": settings.OIDC_PROVIDER_NAME if sso_on else "",
+            "sso_only": sso_on and settings.OIDC_ONLY,
+        }
+
+
+login = _Login.as_view()
 MAX_EXPIRY_DAYS = 3650
 
 

@@ -10,6 +10,7 @@ class AuditEvent(models.Model):
         ADMIN = "admin"
         WORKER = "worker"
         CLI = "cli"
+        SSO = "sso"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.CharField(max_length=150)
