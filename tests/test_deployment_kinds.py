@@ -27,6 +27,7 @@ def test_deployments_queued_behind_each_other_each_replace_the_one_before(
     assert (back.kind, back.previous_sha, back.commits_back) == ("rollback", repo.shas[-1], 3)
     assert (again.kind, again.previous_sha) == ("deploy", repo.shas[1])
     assert deployer.get(f"/api/deployments/{back.pk}").json()["previous_sha"] == repo.shas[-1]
+    assert deployer.get(f"/api/deployments/{first.pk}").json()["previous_sha"] is None  # nothing was live
     assert f"This is a rollback from {repo.shas[-1][:7]}, 3 commits back." in log_text(back)
 
 

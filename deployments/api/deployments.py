@@ -83,8 +83,8 @@ def full(deployment: Deployment) -> dict:
         "started_at": deployment.started_at,
         "finished_at": deployment.finished_at,
         "log": "\n".join(lines),
-        # What was live when it started; null before it starts (its kind is a forecast until then).
-        "previous_sha": deployment.previous_sha if deployment.started_at else None,
+        # What was live when it started (the claim sets it); null before it starts or when nothing was.
+        "previous_sha": deployment.previous_sha or None,
     }
 
 
