@@ -230,16 +230,24 @@ def access_set(*, actor: Actor, app: App, username: str, role: str, deploy_prote
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         raise Http404(f"No user named '{username}'.")
+    return _grant_set(actor=actor, app=app, holder={"user": user}, name=username, role=role,
+                      deploy_protected=deploy_protected)  # fmt: skip
+
+
+def _grant_set(
+    *, actor: Actor, app: App, holder: dict, name: str, role: str, deploy_protected: bool
+) -> Access:
+    """Create or change one grant (of a user or a team, `holder`), auditing what changed."""
     with transaction.atomic():
         grant, created = Access.objects.select_for_update().get_or_create(
-            app=app, user=user, defaults={"role": role, "deploy_protected": deploy_protected}
+            app=app, **holder, defaults={"role": role, "deploy_protected": deploy_protected}
         )
         if created:
             audit.record(
                 actor=actor,
                 action="access.granted",
                 app=app,
-                detail=f"Granted {role_text(role, deploy_protected)} to {username}.",
+                detail=f"Granted {role_text(role, deploy_protected)} to {name}.",
             )
         elif (grant.role, grant.deploy_protected) != (role, deploy_protected):
             before = role_text(grant.role, grant.deploy_protected)
@@ -249,7 +257,7 @@ def access_set(*, actor: Actor, app: App, username: str, role: str, deploy_prote
                 actor=actor,
                 action="access.changed",
                 app=app,
-                detail=f"Changed {username} from {before} to {role_text(role, deploy_protected)}.",
+                detail=f"Changed {name} from {before} to {role_text(role, deploy_protected)}.",
             )
     return grant
 
@@ -295,28 +303,8 @@ def team_grant_set(*, actor: Actor, app: App, team_name: str, role: str, deploy_
     team = Group.objects.filter(name=team_name).first()
     if team is None:
         raise Http404(f"No team named '{team_name}'.")
-    with transaction.atomic():
-        grant, created = Access.objects.select_for_update().get_or_create(
-            app=app, team=team, defaults={"role": role, "deploy_protected": deploy_protected}
-        )
-        if created:
-            audit.record(
-                actor=actor,
-                action="access.granted",
-                app=app,
-                detail=f"Granted {role_text(role, deploy_protected)} to team {team.name}.",
-            )
-        elif (grant.role, grant.deploy_protected) != (role, deploy_protected):
-            before = role_text(grant.role, grant.deploy_protected)
-            grant.role, grant.deploy_protected = role, deploy_protected
-            grant.save(update_fields=["role", "deploy_protected"])
-            audit.record(
-                actor=actor,
-                action="access.changed",
-                app=app,
-                detail=f"Changed team {team.name} from {before} to {role_text(role, deploy_protected)}.",
-            )
-    return grant
+    return _grant_set(actor=actor, app=app, holder={"team": team}, name=f"team {team.name}", role=role,
+                      deploy_protected=deploy_protected)  # fmt: skip
 
 
 def team_grant_revoke(*, actor: Actor, app: App, team_name: str) -> None:
