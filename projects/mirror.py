@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 
 from projects import git
 from projects.git import GitError
@@ -277,6 +278,45 @@ def commit(app: App, sha: str) -> Commit | None:
     except GitError:
         return None
     return found[0] if found else None
+
+
+def _subject_key(app: App, sha: str) -> str:
+    return f"commit:{app.pk}:{sha}"
+
+
+def cached_commits(wanted: list[tuple[App, str]]) -> dict[tuple[int, str], Commit]:
+    """The commits named by (app, full sha), keyed by (app id, sha); unknown ones are left out.
+
+    A commit never changes once made, so what git said about it is kept in the shared cache
+    for good: a page listing many targets reads them all in one cache call, and asks git only
+    for the ones it has not seen, in one call per app.
+    """
+    wanted = [(app, sha) for app, sha in wanted if FULL_SHA.match(sha)]
+    keys = {_subject_key(app, sha): (app, sha) for app, sha in wanted}
+    found: dict[tuple[int, str], Commit] = {}
+    for key, hit in cache.get_many(list(keys)).items():
+        app, sha = keys[key]
+        found[(app.pk, sha)] = hit
+    missing: dict[int, tuple[App, set[str]]] = {}
+    for app, sha in keys.values():
+        if (app.pk, sha) not in found and exists(app):
+            missing.setdefault(app.pk, (app, set()))[1].add(sha)
+    fresh: dict[str, Commit] = {}
+    for app, shas in missing.values():
+        for got in _read_commits(app, sorted(shas)):
+            fresh[_subject_key(app, got.sha)] = got
+            found[(app.pk, got.sha)] = got
+    if fresh:
+        cache.set_many(fresh, timeout=None)
+    return found
+
+
+def _read_commits(app: App, shas: list[str]) -> list[Commit]:
+    try:
+        return _parse(_read(app, "log", "--no-walk=unsorted", _LOG_FORMAT, "--end-of-options", *shas, "--"))
+    except GitError:
+        # One unknown sha fails the whole call (say, pushed elsewhere and not fetched yet).
+        return [found for sha in shas if (found := commit(app, sha)) is not None]
 
 
 def _verify(app: App, name: str) -> str | None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 from statistics import median
 
-from django.db.models import Max, OuterRef, Q, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from deployments.models import Deployment, LogLine, Status
@@ -52,46 +52,75 @@ class TargetSummary:
     queued: int
 
 
-def _usual_duration(target: Target) -> float | None:
+def _usual_durations(target_ids: list[int]) -> dict[int, float]:
+    """The median of each target's last few successful durations, in one query."""
+    rank = Window(RowNumber(), partition_by=[F("target_id")], order_by=F("id").desc())
     recent = (
-        target.deployments.filter(status=Status.SUCCEEDED, started_at__isnull=False, finished_at__isnull=False)
-        .order_by("-id")
-        .only("started_at", "finished_at")[:_DURATION_SAMPLE]
+        Deployment.objects.filter(
+            target_id__in=target_ids, status=Status.SUCCEEDED, started_at__isnull=False, finished_at__isnull=False
+        )
+        .annotate(rank=rank)
+        .filter(rank__lte=_DURATION_SAMPLE)
+        .values_list("target_id", "started_at", "finished_at")
     )
-    durations = [d.duration for d in recent if d.duration is not None]
-    return median(durations) if durations else None
-
-
-def _progress(target: Target, running: Deployment, now: datetime) -> Progress:
-    last = running.lines.order_by("-n").values_list("text", flat=True).first() or ""
-    elapsed = (now - running.started_at).total_seconds() if running.started_at else 0.0
-    return Progress(deployment=running, elapsed=elapsed, expected=_usual_duration(target), last_line=ansi.plain(last))
-
-
-def target_summary(target: Target, *, now: datetime | None = None) -> TargetSummary:
-    now = now or timezone.now()
-    deployments = target.deployments.order_by("-id")
-    live = None
-    if target.live_sha:
-        live = deployments.filter(status=Status.SUCCEEDED, sha=target.live_sha).first()
-    running = deployments.filter(status=Status.RUNNING).first()
-    live_commit = None
-    if target.live_sha and mirror.exists(target.app):
-        live_commit = mirror.commit(target.app, target.live_sha)
-    return TargetSummary(
-        target=target,
-        live=live,
-        live_commit=live_commit,
-        last=deployments.first(),
-        lock=active_lock(target),
-        running=_progress(target, running, now) if running else None,
-        queued=deployments.filter(status=Status.QUEUED).count(),
-    )
+    durations: dict[int, list[float]] = {}
+    for target_id, started, finished in recent:
+        durations.setdefault(target_id, []).append((finished - started).total_seconds())
+    return {target_id: median(found) for target_id, found in durations.items()}
 
 
 def app_summaries(apps: list[App]) -> list[tuple[App, list[TargetSummary]]]:
+    """Each app with its targets' summaries, in the same few queries for one app or hundreds."""
     now = timezone.now()
-    return [(app, [target_summary(t, now=now) for t in app.targets.select_related("app")]) for app in apps]
+    mine = Deployment.objects.filter(target_id=OuterRef("pk")).order_by("-id").values("id")
+    targets = list(
+        Target.objects.filter(app__in=apps)
+        .select_related("lock")
+        .annotate(  # one index probe each per target, not a join over history
+            last_id=Subquery(mine[:1]),
+            running_id=Subquery(mine.filter(status=Status.RUNNING)[:1]),
+            live_id=Subquery(mine.filter(status=Status.SUCCEEDED, sha=OuterRef("live_sha"))[:1]),
+        )
+        .order_by("position", "id")
+    )
+    wanted = {t.last_id for t in targets} | {t.running_id for t in targets} | {t.live_id for t in targets}
+    last_line = LogLine.objects.filter(deployment_id=OuterRef("pk")).order_by("-n").values("text")[:1]
+    deployments = Deployment.objects.in_bulk([pk for pk in wanted if pk])
+    running_ids = [t.running_id for t in targets if t.running_id]
+    lines = dict(
+        Deployment.objects.filter(pk__in=running_ids).annotate(line=Subquery(last_line)).values_list("pk", "line")
+    )
+    queued = dict(
+        Deployment.objects.filter(target__in=targets, status=Status.QUEUED)
+        .order_by()
+        .values("target_id")
+        .annotate(n=Count("id"))
+        .values_list("target_id", "n")
+    )
+    usual = _usual_durations([t.id for t in targets if t.running_id])
+    by_id = {app.pk: app for app in apps}
+    commits = mirror.cached_commits([(by_id[t.app_id], t.live_sha) for t in targets if t.live_sha])
+    summaries: dict[int, list[TargetSummary]] = {app.pk: [] for app in apps}
+    for target in targets:
+        target.app = by_id[target.app_id]
+        running = deployments.get(target.running_id)
+        progress = None
+        if running is not None:
+            elapsed = (now - running.started_at).total_seconds() if running.started_at else 0.0
+            line = ansi.plain(lines.get(running.pk) or "")
+            progress = Progress(deployment=running, elapsed=elapsed, expected=usual.get(target.id), last_line=line)
+        summaries[target.app_id].append(
+            TargetSummary(
+                target=target,
+                live=deployments.get(target.live_id),
+                live_commit=commits.get((target.app_id, target.live_sha)),
+                last=deployments.get(target.last_id),
+                lock=active_lock(target),
+                running=progress,
+                queued=queued.get(target.id, 0),
+            )
+        )
+    return [(app, summaries[app.pk]) for app in apps]
 
 
 def state_version(apps: list[App], *, with_log_lines: bool = True) -> str:

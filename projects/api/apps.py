@@ -8,11 +8,14 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from portal.apiauth import actor
+from portal.paging import page_number
 from projects import access, services
 from projects.locks import active_lock
 from projects.models import App, Target
 
 router = Router(tags=["apps"])
+
+APPS_PAGE_SIZE = 100
 
 
 class UserIn(Schema):
@@ -121,9 +124,11 @@ def create_user(request: HttpRequest, body: UserIn):
 
 
 @router.get("/apps", response=list[AppOut])
-def list_apps(request: HttpRequest):
-    apps = access.visible_apps(request.user).prefetch_related("targets__lock")
-    return [app_out(app) for app in apps]
+def list_apps(request: HttpRequest, page: str | None = None):
+    """The apps the caller may see, by name, a hundred a page (`?page=2` for the next)."""
+    start = (page_number(page) - 1) * APPS_PAGE_SIZE
+    apps = access.visible_apps(request.user).order_by("name", "id").prefetch_related("targets__lock")
+    return [app_out(app) for app in apps[start : start + APPS_PAGE_SIZE]]
 
 
 @router.post("/apps", response={201: AppOut})
