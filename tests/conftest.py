@@ -17,6 +17,7 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 
 from deployments.models import Deployment
 from portal.models import ApiToken
+from projects import git as project_git
 from projects.models import Access, App, Role, Target
 from tests.gitserver import GitHttpServer
 from tests.gitutil import BUILD_HOOK, Repo, bare_remote, copy_tree, git
@@ -113,6 +114,20 @@ def repo(tmp_path: Path, repo_template: Repo) -> Repo:
 def remote(tmp_path: Path, remote_template: Path) -> Path:
     """An empty bare remote whose pre-receive hook builds, and refuses a commit with a BREAK file."""
     return copy_tree(remote_template, tmp_path / "remote.git")
+
+
+@pytest.fixture
+def git_calls(monkeypatch) -> list[list[str]]:
+    """Every git process started from here on (each goes through projects.project_git._launch)."""
+    started: list[list[str]] = []
+    launch = project_git._launch
+
+    def counted(args, env, **options):
+        started.append(list(args))
+        return launch(args, env, **options)
+
+    monkeypatch.setattr(project_git, "_launch", counted)
+    return started
 
 
 @pytest.fixture

@@ -5,31 +5,16 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from deployments.models import Deployment, LogLine, Status
-from projects import git, mirror
+from projects import mirror
 from projects.models import Access, App, Role, Target
 from tests.helpers import page
 
 SHA = "a" * 40
-
-
-@pytest.fixture
-def git_calls(monkeypatch) -> list[list[str]]:
-    """Every git process started from here on (each goes through projects.git._launch)."""
-    started: list[list[str]] = []
-    launch = git._launch
-
-    def counted(args, env, **options):
-        started.append(list(args))
-        return launch(args, env, **options)
-
-    monkeypatch.setattr(git, "_launch", counted)
-    return started
 
 
 def make_apps(count: int, *, targets: int = 1, prefix: str = "app") -> list[App]:

@@ -10,23 +10,9 @@ from django.test import Client
 from django.utils import timezone
 
 from deployments.models import Deployment, LogLine
-from projects import git, mirror
+from projects import mirror
 from projects.models import Target
 from tests.test_browser_pages import browser, open_as, site  # noqa: F401 - fixtures: Chromium, a live server
-
-
-@pytest.fixture
-def git_processes(monkeypatch) -> list[list[str]]:
-    """Every git process started from here on (each goes through projects.git._launch)."""
-    started: list[list[str]] = []
-    launch = git._launch
-
-    def counted(args, env, **options):
-        started.append(list(args))
-        return launch(args, env, **options)
-
-    monkeypatch.setattr(git, "_launch", counted)
-    return started
 
 
 def running(app, users, repo) -> Deployment:
@@ -121,28 +107,28 @@ def test_the_page_shows_the_commits_message_and_the_tail_lets_it_keep_that_row(a
     assert f'<dd id="commit" data-keep><code>{repo.shas[-1][:7]}</code>' in facts
 
 
-def test_polling_starts_no_git_process(app, api, worker, users, repo, browser_client, git_processes):
+def test_polling_starts_no_git_process(app, api, worker, users, repo, browser_client, git_calls):
     finished = deployed(api, worker)
     going = running(app, users, repo)
     assert mirror.exists(app)  # a page render would read the commit and what changed from it
     client = browser_client("deployer")
-    git_processes.clear()
+    git_calls.clear()
 
     answers = [tail(client, deployment, after=after) for deployment in (going, finished) for after in (0, 1, 2)]
 
     assert [answer["status"] for answer in answers] == ["running"] * 3 + ["succeeded"] * 3
-    assert git_processes == []
+    assert git_calls == []
 
 
-def test_the_full_page_still_reads_the_commit_from_git(app, users, repo, browser_client, git_processes):
+def test_the_full_page_still_reads_the_commit_from_git(app, users, repo, browser_client, git_calls):
     mirror.sync(app)
     deployment = running(app, users, repo)
-    git_processes.clear()
+    git_calls.clear()
 
     page = browser_client("viewer").get(f"/deployments/{deployment.pk}/").content.decode()
 
     assert "Commit number 5" in page and "What is going out to Staging" in page
-    assert git_processes  # the counter sees git: the test above proves something
+    assert git_calls  # the counter sees git: the test above proves something
 
 
 @pytest.mark.browser
