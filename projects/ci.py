@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from portal.accounts import services as accounts
 from portal.actor import Actor
 from portal.audit import events as audit
 from portal.errors import BadRequest, Unauthorized
@@ -191,14 +192,8 @@ def ci_token_revoke(*, actor: Actor, app: App, token_id: int) -> None:
 
 
 def _revoke(actor: Actor, token: ApiToken, *, why: str) -> None:
-    with transaction.atomic():
-        if ApiToken.objects.filter(pk=token.pk).delete()[0]:
-            audit.record(
-                actor=actor,
-                action="token.revoked",
-                app=token.ci_app,
-                detail=f"Revoked CI token '{token.name}' of {token.user.username}: {why}.",
-            )
+    detail = f"Revoked CI token '{token.name}' of {token.user.username}: {why}."
+    accounts.token_delete(actor=actor, token=token, detail=detail)
 
 
 def ci_token_create(*, actor: Actor, app: App, name: str) -> str:

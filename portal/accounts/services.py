@@ -277,15 +277,15 @@ def token_revoke(*, actor: Actor, token_id: int) -> None:
     token = ApiToken.objects.select_related("user", "ci_app").filter(pk=token_id).first()
     if token is None or not _may_manage_tokens_of(actor, token.user):
         raise Http404("No such token.")
+    token_delete(actor=actor, token=token, detail=f"Revoked API token '{token.name}' of {token.user.username}.")
+
+
+def token_delete(*, actor: Actor, token: ApiToken, detail: str) -> None:
+    """Delete a token and audit `token.revoked`: the one way any token is revoked."""
     with transaction.atomic():
         # Conditional delete: two revokes at once leave one event.
         if ApiToken.objects.filter(pk=token.pk).delete()[0]:
-            audit.record(
-                actor=actor,
-                action="token.revoked",
-                app=token.ci_app,
-                detail=f"Revoked API token '{token.name}' of {token.user.username}.",
-            )
+            audit.record(actor=actor, action="token.revoked", app=token.ci_app, detail=detail)
 
 
 def ci_token_refused(*, actor: Actor, token: ApiToken, what: str) -> None:
