@@ -118,9 +118,7 @@ def target_update(*, actor: Actor, target: Target, api_key: str | None = None, *
         changes["heroku_app"] = ""
     elif changes.get("heroku_app"):
         changes["remote_url"] = ""
-    before = {key: getattr(target, key) for key in changes}
-    for key, value in changes.items():
-        setattr(target, key, value)
+    said = _apply(target, changes)
     if bool(target.remote_url) == bool(target.heroku_app):
         raise BadRequest("remote_url: give exactly one of remote_url and heroku_app.")
     if "remote_url" in changes or "heroku_app" in changes:
@@ -129,7 +127,6 @@ def target_update(*, actor: Actor, target: Target, api_key: str | None = None, *
         _clean(target, exclude=["app"])
     if api_key is not None:
         target.api_key_encrypted = crypto.encrypt(api_key)
-    said = [f"{key}: {before[key]!s} → {value!s}" for key, value in changes.items() if before[key] != value]
     if api_key is not None:
         said.append("API key changed")
     with transaction.atomic():
@@ -202,11 +199,8 @@ def app_update(
     }
     if "allowed_remotes" in changes:
         changes["allowed_remotes"] = [p.strip() for p in changes["allowed_remotes"] if isinstance(p, str)]
-    before = {key: getattr(app, key) for key in changes}
-    for key, value in changes.items():
-        setattr(app, key, value)
+    said = _apply(app, changes)
     _clean(app)
-    said = [f"{key}: {before[key]!s} → {value!s}" for key, value in changes.items() if before[key] != value]
     with transaction.atomic():
         app.save(update_fields=list(changes))
         audit.record(
@@ -216,6 +210,14 @@ def app_update(
             detail=f"Changed app {app.slug}: {'; '.join(said) or 'nothing'}.",
         )
     return app
+
+
+def _apply(obj, changes: dict) -> list[str]:
+    """Set `changes` on `obj`; answers the audit's words for each value that really changed."""
+    said = [f"{key}: {getattr(obj, key)!s} → {value!s}" for key, value in changes.items() if getattr(obj, key) != value]
+    for key, value in changes.items():
+        setattr(obj, key, value)
+    return said
 
 
 def role_text(role: str, deploy_protected: bool) -> str:
