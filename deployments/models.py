@@ -6,6 +6,7 @@ from projects.models import App, Target
 
 
 class Status(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval"
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -23,6 +24,12 @@ class Kind(models.TextChoices):
     RELEASE_ROLLBACK = "release_rollback"  # Heroku: back to an earlier release, no git push
 
 
+class Health(models.TextChoices):
+    CHECKING = "checking"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+
+
 class Deployment(models.Model):
     # The composite indexes below lead with these columns; single-column FK indexes would tempt
     # the planner (SQLite without ANALYZE) into scanning a whole app's deployments.
@@ -31,7 +38,7 @@ class Deployment(models.Model):
     sha = models.CharField(max_length=40)
     ref = models.CharField(max_length=255)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.DEPLOY)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     requested_by_name = models.CharField(max_length=150)
     note = models.CharField(max_length=500, blank=True)
@@ -57,6 +64,16 @@ class Deployment(models.Model):
     heroku_release_version = models.PositiveIntegerField(null=True, blank=True)
     # The deployment GitHub keeps of this one (deployments/delivery/github_api.py), once created.
     github_deployment_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    # Two-person approval: who approved and when; the deadline; the break-glass reasons.
+    approved_by = models.CharField(max_length=150, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    approval_override = models.CharField(max_length=500, blank=True)
+    window_override = models.CharField(max_length=500, blank=True)
+    # Verified deploys: null (no check), checking, healthy, unhealthy.
+    health = models.CharField(max_length=10, choices=Health.choices, null=True, blank=True)
+    # Insights: seconds from the commit's date to this deployment's success, stored when it finishes.
+    lead_time_seconds = models.PositiveBigIntegerField(null=True, blank=True)
     rollback_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="For a release rollback: the deployment whose Heroku release comes back.",
@@ -71,6 +88,11 @@ class Deployment(models.Model):
             models.UniqueConstraint(
                 fields=["target"], condition=Q(status="queued", automatic=True), name="one_queued_auto_per_target"
             ),
+            models.UniqueConstraint(
+                fields=["target"],
+                condition=Q(status="pending_approval", automatic=True),
+                name="one_pending_auto_per_target",
+            ),
             # Two first attempts with one Idempotency-Key at once still make one deployment.
             models.UniqueConstraint(
                 fields=["requested_by", "idempotency_key"],
@@ -83,6 +105,9 @@ class Deployment(models.Model):
             models.Index(fields=["target", "id"], name="deploy_target_newest"),
             models.Index(fields=["app", "sha", "target", "status"], name="deploy_app_sha_marks"),
             models.Index(fields=["status", "heartbeat_at"], name="deploy_status_heartbeat"),
+            models.Index(fields=["app", "finished_at"], name="deploy_app_finished"),
+            models.Index(fields=["status", "approval_expires_at"], name="deploy_approval_expiry"),
+            models.Index(fields=["health", "heartbeat_at"], name="deploy_health_heartbeat"),
         ]
 
     def __str__(self) -> str:

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from portal import crypto
 from projects.validators import (
@@ -83,6 +83,30 @@ class Target(models.Model):
     )
     # The head auto-deploy last acted on, so each new head is queued once.
     auto_deploy_head = models.CharField(max_length=40, blank=True, editable=False)
+    # Deploy policy (CONTRACT "Two-person approval", "Deploy windows and freezes").
+    require_approval = models.BooleanField(
+        default=False, help_text="A second person who could deploy here approves each deployment."
+    )
+    approval_minutes = models.PositiveIntegerField(
+        default=60, help_text="A deployment not approved within this many minutes is cancelled."
+    )
+    windows = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='[{"kind": "allow"|"deny", "schedule": "0 9 * * 1-5", "duration": "8h", '
+        '"timezone": "Europe/Berlin", "reason": ""}]',
+    )
+    rollbacks_during_freeze = models.BooleanField(
+        default=True, help_text="Rollbacks may go out during a freeze or outside the windows."
+    )
+    # Verified deploys (CONTRACT "Verified deploys").
+    health_url = models.URLField(
+        max_length=1000, blank=True, help_text="Polled after a push until it answers 2xx three times in a row."
+    )
+    health_timeout = models.PositiveIntegerField(default=60, help_text="Seconds before the check gives up: unhealthy.")
+    auto_rollback = models.BooleanField(
+        default=False, help_text="An unhealthy deployment queues a rollback to the previous live commit."
+    )
     position = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -114,6 +138,30 @@ class Target(models.Model):
         """The push timeout, capped below the task timeout so the queue never kills a push."""
         wanted = self.timeout_seconds or settings.DEPLOY_TIMEOUT
         return max(1, min(wanted, settings.TASK_TIMEOUT - 60))
+
+
+class Freeze(models.Model):
+    """Nothing ships to the app (or, without app, to every app) from starts_at to ends_at."""
+
+    app = models.ForeignKey(App, null=True, blank=True, on_delete=models.CASCADE, related_name="freezes")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=500)
+    # Target slugs the freeze holds; empty means every target (of the app, or of every app).
+    targets = models.JSONField(default=list, blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        indexes = [models.Index(fields=["ends_at"], name="freeze_ends_at")]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="freeze_ends_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        where = self.app.slug if self.app_id else "every app"
+        return f"{where}: {self.reason} ({self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%Y-%m-%d %H:%M})"
 
 
 class Role(models.TextChoices):

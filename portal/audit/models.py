@@ -26,6 +26,12 @@ class AuditEvent(models.Model):
         # The table keeps the name it had when the audit lived in deployments/ (its triggers too).
         db_table = "deployments_auditevent"
         ordering = ["-id"]
+        # The filtered audit pages read newest first within one app, action or actor.
+        indexes = [
+            models.Index(fields=["app", "id"], name="audit_app_id"),
+            models.Index(fields=["action", "id"], name="audit_action_id"),
+            models.Index(fields=["actor", "id"], name="audit_actor_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
