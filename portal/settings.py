@@ -102,6 +102,8 @@ MIRROR_MAX_AGE = env_int("MIRROR_MAX_AGE", 10, minimum=0)
 TASK_TIMEOUT = env_int("TASK_TIMEOUT", 30 * 60, minimum=60)
 Q_WORKERS = env_int("Q_WORKERS", 2, minimum=1)
 WORKER_NAME = env_str("WORKER_NAME")
+# Tests only: a file holding the instant deploy policy should take as now (portal/clock.py).
+CLOCK_FILE = env_str("CLOCK_FILE")
 SSH_USE_WORKER_IDENTITY = env_bool("SSH_USE_WORKER_IDENTITY", False)
 LOG_MAX_BYTES = env_int("LOG_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 

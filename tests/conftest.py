@@ -261,3 +261,28 @@ def prod(app, api, heroku) -> Target:
     )
     assert response.status_code == 201, response.content
     return Target.objects.get(slug="prod")
+
+
+@pytest.fixture
+def clock(tmp_path: Path, settings, monkeypatch):
+    """Set the time deploy policy reads, here and in the qcluster processes this test starts.
+
+    `clock.set(datetime)` moves it (time runs on from there); `clock.now()` reads it.
+    """
+    from datetime import datetime
+
+    from portal import clock as portal_clock
+
+    path = tmp_path / "clock"
+    settings.CLOCK_FILE = str(path)
+    monkeypatch.setenv("CLOCK_FILE", str(path))
+
+    class Clock:
+        def set(self, instant: datetime) -> None:
+            assert instant.tzinfo is not None, "give the instant its time zone"
+            path.write_text(instant.isoformat())
+
+        def now(self) -> datetime:
+            return portal_clock.now()
+
+    return Clock()
