@@ -10,7 +10,7 @@ SCALEOUT_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/bartender \
 	REDIS_URL=redis://127.0.0.1:6379/15 SECRET_KEY=test-only-secret-key \
 	ENCRYPTION_KEY=dGVzdC1vbmx5LWtleS1mb3Itc2NhbGUtb3V0LXRlc3Q=
 
-.PHONY: run test lint bench migrate clean
+.PHONY: run test lint bench chaos migrate clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ test: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	bash scripts/services.sh
 	$(PY) bench/run.py
+
+# The fault run (README "Fault run"): restarts this machine's PostgreSQL and Redis; not in `make test`.
+chaos: $(DEV_STAMP)
+	bash scripts/services.sh
+	$(PY) bench/chaos.py
 
 clean:
 	rm -rf $(VENV) var

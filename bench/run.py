@@ -19,6 +19,11 @@ SCENARIOS = [
     ("rss", "orm"),
     ("tail", "orm"),
     ("register", "orm"),
+    ("dashboard", "orm"),
+    ("insights", "orm"),
+    ("audit_csv", "orm"),
+    ("audit_pg", "pg"),
+    ("app_cold", "orm"),
 ]
 TARGETS = {
     "deploy_overhead_ratio": ("<=", 1.10),
@@ -31,6 +36,12 @@ TARGETS = {
     "makespan_ratio": ("<=", 1.3),
     "worker_rss_growth_mb": ("<=", 20),
     "tail_git_calls": ("<=", 0),
+    "dashboard_ms_500": ("<=", 200),
+    "dashboard_growth": ("<=", 1.5),
+    "insights_ms_100k": ("<=", 300),
+    "audit_csv_1m_s": ("<=", 10),
+    "audit_filtered_ms_pg": ("<=", 50),
+    "app_page_cold_ms": ("<=", 300),
 }
 
 
@@ -56,6 +67,8 @@ def main() -> int:
     page, makespan, rss, web = results["page-orm"], results["makespan-redis"], results["rss-orm"], results["web-orm"]
     tail = results["tail-orm"]
     register = results["register-orm"]
+    board, insight = results["dashboard-orm"], results["insights-orm"]
+    export, audit_pages, cold = results["audit_csv-orm"], results["audit_pg-pg"], results["app_cold-orm"]
     summary = {
         "deploy_overhead_ratio": deploy_redis.get("deploy_overhead_ratio"),
         "deploy_overhead_ratio_orm": deploy_orm.get("deploy_overhead_ratio"),
@@ -76,6 +89,16 @@ def main() -> int:
         "plain_clone_mirror_s": register.get("plain_clone_mirror_s"),
         "tail_p95_ms": tail.get("tail_p95_ms"),
         "tail_git_calls": tail.get("tail_git_calls"),
+        "dashboard_ms_500": board.get("dashboard_ms_500"),
+        "dashboard_growth": board.get("dashboard_growth"),
+        "insights_ms_100k": insight.get("insights_ms_100k"),
+        "insights_growth": insight.get("insights_growth"),
+        "audit_csv_1m_s": export.get("audit_csv_1m_s"),
+        "audit_csv_growth": export.get("audit_csv_growth"),
+        "audit_filtered_ms_pg": audit_pages.get("audit_filtered_ms_pg"),
+        "audit_filtered_growth": audit_pages.get("audit_filtered_growth"),
+        "app_page_cold_ms": cold.get("app_page_cold_ms"),
+        "app_page_cold_growth": cold.get("app_page_cold_growth"),
     }
     print(f"{'measure':32} {'value':>10}  {'target':>8}  verdict")
     for key, value in summary.items():

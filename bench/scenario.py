@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness, repos  # noqa: E402
 from bench.harness import WORK, median  # noqa: E402
+from bench.readside import app_cold, audit_csv, audit_pg, dashboard, insights  # noqa: E402, F401 - scenarios
 from bench.tail import tail  # noqa: E402, F401 - a scenario, run by name below
 
 BIG_COMMITS, BIG_BLOB = 20_000, 2_700  # about 54 MB of incompressible history
@@ -292,13 +293,19 @@ def web(broker: str) -> dict:
     session_key = harness.session_cookie(get_user_model().objects.get(username="bench"))
     with harness.gunicorn("portal.wsgi", ready="/apps/page/", cookie=session_key) as port:
         url = f"http://127.0.0.1:{port}/apps/page/"
+        # The page itself, signed in: a 200 with the commits and their buttons, not a login form.
+        status, _, body = harness.get(port, "/apps/page/", session_key)
+        if status != 200 or b"Deploy to" not in body or b"Sign in" in body:
+            raise RuntimeError(f"the app page answered {status} without its deploy buttons")
         out = subprocess.run(
             ["wrk", "-t2", "-c8", "-d10s", "-H", f"Cookie: sessionid={session_key}", url],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
     rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
     non_2xx = next((line for line in out.splitlines() if "Non-2xx" in line), "")
-    return {"web_rps": round(rps, 1), "non_2xx": non_2xx.strip()}
+    if non_2xx:  # every answer must be the page: a redirect or an error is not a request served
+        raise RuntimeError(f"wrk saw answers other than 200: {non_2xx.strip()}")
+    return {"web_rps": round(rps, 1), "web_page_bytes": len(body), "web_status": status}
 
 
 if __name__ == "__main__":

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from deployments.models import Deployment
+from deployments import approval, kinds
+from deployments.models import Deployment, Kind, Status
 from portal.actor import Actor
 from portal.errors import Conflict
-from projects import access, ci
+from projects import access, ci, mirror, windows
+from projects.git import GitError
 from projects.locks import active_lock
 from projects.models import Role, Target
 
@@ -50,8 +52,65 @@ def ci_gate(*, actor: Actor, target: Target, sha: str, override_reason: str = ""
 
 
 def start_refusal(deployment: Deployment) -> str | None:
-    """Why a claimed deployment may not push after all: its CI gate, checked again at start."""
+    """Why a claimed deployment may not push after all: its approval and CI gate, checked again at start."""
+    if problem := approval.start_problem(deployment):
+        return problem
     if deployment.ci_override:
         return None
     problem = ci.gate_problem(deployment.target, deployment.sha)
     return f"CI gate at start: {problem}" if problem else None
+
+
+def window_gate(
+    *, actor: Actor, target: Target, sha: str, override_reason: str = "", rollback: bool | None = None
+) -> str:
+    """Conflict when deploying to `target` is closed (outside its windows, or in a freeze), unless
+    the deployment is a rollback the target lets through (`rollbacks_during_freeze`) or an app
+    admin overrides with a reason; anyone else who tries to override is refused (403, audited).
+
+    Returns the override ("" when none was needed): the caller stores it and audits it.
+    """
+    closed = windows.closed(target)
+    if closed is None:
+        return ""
+    if rollback is None:
+        rollback = _is_rollback(target, sha)
+    if rollback and target.rollbacks_during_freeze:
+        return ""
+    override_reason = (override_reason or "").strip()
+    if not override_reason:
+        raise Conflict(f"{closed.sentence} An app admin may deploy anyway with a window_override_reason.")
+    access.require(actor, target.app, Role.ADMIN, target=target, action="deploy while deploying is closed")
+    return f"{override_reason[:400]} ({closed.short})"[:500]
+
+
+def _is_rollback(target: Target, sha: str) -> bool:
+    return kinds.kind_of(target.app, target.live_sha, sha)[0] == Kind.ROLLBACK
+
+
+def may_start_while_closed(deployment: Deployment, target: Target) -> bool:
+    """Whether a queued deployment goes out although deploying to its target is closed: an app
+    admin overrode the window, or it is a rollback (against what is live now) the target lets through."""
+    if deployment.window_override:
+        return True
+    if not target.rollbacks_during_freeze:
+        return False
+    if deployment.kind == Kind.RELEASE_ROLLBACK:
+        return True
+    app, live = target.app, target.live_sha
+    try:
+        if live and mirror.has_commit(app, live) and mirror.has_commit(app, deployment.sha):
+            return _is_rollback(target, deployment.sha)
+    except GitError:
+        pass
+    return deployment.kind == Kind.ROLLBACK  # this worker's mirror cannot tell: the request's forecast
+
+
+def startable(target: Target) -> Deployment | None:
+    """The queued deployment of `target` to start next: the oldest while deploying is open; while
+    it is closed, the oldest that may go out anyway (restoring service never waits behind a
+    deployment waiting for the window), else None."""
+    queued = Deployment.objects.filter(target_id=target.pk, status=Status.QUEUED).order_by("id")
+    if windows.closed(target) is None:
+        return queued.first()
+    return next((d for d in queued[:50] if may_start_while_closed(d, target)), None)

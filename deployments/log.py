@@ -7,12 +7,16 @@ append_last, numbered after whatever is there.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from deployments.models import Deployment, LogLine
+from portal import outage
+
+log = logging.getLogger("bartender.runner")
 
 _FLUSH_SECONDS = 0.25
 
@@ -47,10 +51,21 @@ class DeploymentLog:
     def note(self, text: str) -> None:
         self.pending.append(f"[bartender] {text}")
 
-    def flush(self) -> None:
+    def flush(self, *, wait: float = 0) -> None:
+        """Store the pending lines. While the database is unreachable they stay pending (the next
+        flush tries again); `wait` seconds: keep trying that long first (the last flush)."""
         self.flushed_at = time.monotonic()
         if not self.pending:
             return
+        try:
+            outage.retrying(self._store, what=f"the log of deployment {self.deployment.pk}", for_seconds=wait)
+        except outage.OUTAGE_ERRORS:
+            log.warning("deployment %s: %s log lines kept until the database is back", self.deployment.pk,
+                        len(self.pending))  # fmt: skip
+            return
+        self.pending = []
+
+    def _store(self) -> None:
         try:
             with transaction.atomic():
                 self._write()
@@ -59,7 +74,6 @@ class DeploymentLog:
             self.n = last_line(self.deployment.pk)
             with transaction.atomic():
                 self._write()
-        self.pending = []
 
     def _write(self) -> None:
         rows = [LogLine(deployment=self.deployment, n=self.n + i + 1, text=text) for i, text in enumerate(self.pending)]

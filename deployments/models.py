@@ -72,6 +72,9 @@ class Deployment(models.Model):
     window_override = models.CharField(max_length=500, blank=True)
     # Verified deploys: null (no check), checking, healthy, unhealthy.
     health = models.CharField(max_length=10, choices=Health.choices, null=True, blank=True)
+    # "Lock the target afterwards" (the rollback confirmation): the lock's reason, taken when this
+    # deployment starts, so the lock holds whatever is queued behind it but not the rollback itself.
+    lock_after = models.CharField(max_length=500, blank=True)
     # Insights: seconds from the commit's date to this deployment's success, stored when it finishes.
     lead_time_seconds = models.PositiveBigIntegerField(null=True, blank=True)
     rollback_of = models.ForeignKey(

@@ -8,18 +8,31 @@ every path resolves to a task that takes these arguments.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
+from portal import outage
+
+log = logging.getLogger("bartender.queue")
+
 TASKS = "deployments.tasks"
 
 
 def run_deployment(deployment_id: int) -> None:
-    """Run the target's oldest queued deployment (whichever worker claims it)."""
-    async_task(f"{TASKS}.run_deployment", deployment_id, task_name=f"deploy-{deployment_id}")
+    """Run the target's oldest queued deployment (whichever worker claims it).
+
+    The row is the truth, the task only a nudge: when the broker cannot take it (Redis down),
+    the deployment stays queued and the reaper enqueues it again, so the caller goes on.
+    """
+    try:
+        async_task(f"{TASKS}.run_deployment", deployment_id, task_name=f"deploy-{deployment_id}")
+    except outage.OUTAGE_ERRORS as error:
+        log.warning("deployment %s: the broker did not take its task (%s); the reaper will enqueue it again",
+                    deployment_id, error)  # fmt: skip
 
 
 def deliver(delivery_id: int, *, timeout: int) -> None:
@@ -28,6 +41,11 @@ def deliver(delivery_id: int, *, timeout: int) -> None:
 
 def email_failure(deployment_id: int) -> None:
     async_task(f"{TASKS}.email_failure", deployment_id, task_name=f"email-{deployment_id}")
+
+
+def notify_approval(deployment_id: int, event: str) -> None:
+    """Tell the app's webhooks about a deployment's approval (requested, or skipped by an admin)."""
+    async_task(f"{TASKS}.notify_approval", deployment_id, event, task_name=f"approval-{deployment_id}")
 
 
 def record_heroku_release(deployment_id: int) -> None:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from deployments import gates, kinds, queue
 from deployments.models import Deployment, Kind, Status
+from portal import clock
 from portal.actor import Actor
 from portal.audit import events as audit
 from portal.errors import BadRequest, Conflict, Unavailable
@@ -45,9 +46,15 @@ def deployment_request(
     note: str = "",
     idempotency_key: str = "",
     ci_override_reason: str = "",
+    approval_override_reason: str = "",
+    lock_after: str = "",
+    window_override_reason: str = "",
 ) -> Deployment:
+    """`lock_after`: a reason to lock the target with once this deployment starts (the rollback
+    confirmation's "lock the target afterwards"); empty: no lock."""
     app = target.app
     access.require(actor, app, Role.DEPLOYER, target=target, action="deploy")
+    approval_override = _approval_override(actor, target, approval_override_reason)
     if idempotency_key:
         earlier = _idempotent_answer(actor, idempotency_key)
         if earlier is not None and earlier.target_id != target.pk:
@@ -60,6 +67,7 @@ def deployment_request(
     sha, override = gates.admit(
         actor=actor, target=target, resolve=lambda: resolve_ref(target, ref), ci_override_reason=ci_override_reason
     )
+    window_override = gates.window_gate(actor=actor, target=target, sha=sha, override_reason=window_override_reason)
     try:
         return deployment_queue(
             actor=actor,
@@ -69,6 +77,10 @@ def deployment_request(
             note=note,
             idempotency_key=idempotency_key,
             ci_override=override,
+            lock_after=lock_after.strip(),
+            pending_approval=target.require_approval and not approval_override,
+            approval_override=approval_override,
+            window_override=window_override,
         )
     except IntegrityError:
         # A simultaneous first attempt with the same key won the insert: answer its deployment.
@@ -76,6 +88,16 @@ def deployment_request(
         if earlier is None:
             raise
         return earlier
+
+
+def _approval_override(actor: Actor, target: Target, reason: str) -> str:
+    """The break-glass reason when an app admin skips a target's approval ("" when none applies);
+    anyone else who tries is refused (403, audited)."""
+    reason = (reason or "").strip()
+    if not reason or not target.require_approval:
+        return ""
+    access.require(actor, target.app, Role.ADMIN, target=target, action="skip the approval")
+    return reason[:500]
 
 
 def _idempotent_answer(actor: Actor, key: str) -> Deployment | None:
@@ -98,11 +120,16 @@ def deployment_queue(
     automatic: bool = False,
     kind: str = "",
     rollback_of: Deployment | None = None,
+    lock_after: str = "",
+    pending_approval: bool = False,
+    approval_override: str = "",
+    window_override: str = "",
 ) -> Deployment:
     """Create a queued deployment of a resolved sha, audit it, enqueue it after the commit.
 
     Access, lock and CI gate are the caller's checks (gates.admit for requests and release
-    rollbacks; auto-deploy reads the gate itself).
+    rollbacks; auto-deploy reads the gate itself). With `pending_approval` it waits for a second
+    person instead (deployments/approval.py) until the target's approval_minutes have passed.
     """
     if kind:
         back = 0
@@ -123,6 +150,11 @@ def deployment_queue(
             ci_override=ci_override,
             automatic=automatic,
             rollback_of=rollback_of,
+            lock_after=lock_after[:500],
+            status=Status.PENDING_APPROVAL if pending_approval else Status.QUEUED,
+            approval_expires_at=clock.now() + timedelta(minutes=target.approval_minutes) if pending_approval else None,
+            approval_override=approval_override,
+            window_override=window_override,
         )
         detail = f"{kind} of {sha[:7]} ({ref}) to {target.slug}"
         if kind == Kind.ROLLBACK:
@@ -131,6 +163,8 @@ def deployment_queue(
             pk=deployment.pk
         ).exists():
             detail += " (forecast: deployments ahead of it may change what is live)"
+        if pending_approval:
+            detail += f"; waits for approval until {deployment.approval_expires_at:%Y-%m-%d %H:%M} UTC"
         audit.record(actor=actor, action="deployment.requested", deployment=deployment, detail=detail)
         if ci_override:
             audit.record(
@@ -139,9 +173,28 @@ def deployment_queue(
                 deployment=deployment,
                 detail=f"CI gate overridden: {ci_override}",
             )
-        transaction.on_commit(lambda: queue.run_deployment(deployment.pk))
+        if window_override:
+            audit.record(
+                actor=actor,
+                action="deployment.window_override",
+                deployment=deployment,
+                detail=f"Deployed while deploying is closed: {window_override}",
+            )
+        if approval_override:
+            audit.record(
+                actor=actor,
+                action="deployment.approval_override",
+                deployment=deployment,
+                detail=f"Approval skipped: {approval_override}",
+            )
+            transaction.on_commit(lambda: queue.notify_approval(deployment.pk, "deployment.approval_override"))
+        if pending_approval:
+            transaction.on_commit(lambda: queue.notify_approval(deployment.pk, "deployment.approval_requested"))
+        else:
+            transaction.on_commit(lambda: queue.run_deployment(deployment.pk))
         if target.app.github_token_encrypted:  # GitHub hears of it before it starts (the task checks the rest)
-            transaction.on_commit(lambda: queue.report_to_github(deployment.pk))
+            # robust: a broker outage must not turn the 202 of a created deployment into a 500.
+            transaction.on_commit(lambda: queue.report_to_github(deployment.pk), robust=True)
     return deployment
 
 
@@ -157,7 +210,8 @@ def deployment_cancel(*, actor: Actor, deployment: Deployment) -> Deployment:
     reason = f"Cancelled by {actor.name}."
     by = {"cancelled_by": actor.name, "cancelled_source": actor.source, "cancelled_ip": actor.ip}
     running = Deployment.objects.filter(pk=deployment.pk, status=Status.RUNNING).exclude(kind=Kind.RELEASE_ROLLBACK)
-    if Deployment.objects.filter(pk=deployment.pk, status=Status.QUEUED).update(
+    waiting = (Status.QUEUED, Status.PENDING_APPROVAL)
+    if Deployment.objects.filter(pk=deployment.pk, status__in=waiting).update(
         status=Status.CANCELLED, finished_at=now, reason=reason, **by
     ):
         audit.record(actor=actor, action="deployment.cancelled", deployment=deployment, detail=reason)

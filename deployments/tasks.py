@@ -1,6 +1,6 @@
 """django-q2 tasks: each loads its row by id and calls one service. Enqueue them with deployments/queue.py."""
 
-from deployments import queue
+from deployments import approval, queue
 from deployments.delivery import autodeploy, github_api, notify
 from deployments.engine import reaper, run, shutdown
 from deployments.heroku import releases
@@ -57,6 +57,14 @@ def deliver(delivery_id: int) -> str | None:
 def email_failure(deployment_id: int) -> bool:
     deployment = Deployment.objects.select_related("app", "target", "requested_by").filter(pk=deployment_id).first()
     return deployment is not None and notify.email_failure(deployment)
+
+
+def notify_approval(deployment_id: int, event: str) -> int:
+    """An approval event of a deployment (requested, or skipped by an app admin) to the app's webhooks."""
+    deployment = Deployment.objects.select_related("app", "target").filter(pk=deployment_id).first()
+    if deployment is None:
+        return 0
+    return len(notify.deployment_event(deployment, event, said=approval.notice(deployment, event)))
 
 
 def record_heroku_release(deployment_id: int) -> str:

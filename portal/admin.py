@@ -14,6 +14,8 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.http import HttpRequest
+from django_q import admin as django_q_admin  # noqa: F401 - registers django-q's models, undone below
+from django_q import models as django_q_models
 
 from portal.accounts import services as accounts
 from portal.adminkit import StaffAdmin, StaffInline, admin_actor
@@ -23,6 +25,19 @@ from projects.admin import TeamAccessInline, record_team_deleted, record_team_me
 from projects.models import Access
 
 User = get_user_model()
+
+admin.site.site_header = admin.site.site_title = "Bartender administration"
+admin.site.index_title = "Apps, targets, teams and people"
+
+# Teams are Django groups; people meet them as teams. A name in the model's options, not a proxy
+# model: no migration, the same admin URLs, and migrations read the Meta as declared.
+Group._meta.verbose_name, Group._meta.verbose_name_plural = "team", "teams"
+
+# django-q's own tables (its queue, schedules, task results) are the worker's business, not a
+# deploy portal's: they leave the admin's main list (its admin module, imported above, registers them).
+for _model in (django_q_models.Schedule, django_q_models.Success, django_q_models.Failure, django_q_models.OrmQ):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 
 @admin.register(ApiToken)
@@ -103,6 +118,11 @@ class BartenderUserAdmin(StaffAdmin, UserAdmin):
     list_display = ("username", "email", "is_active", "is_staff", "last_login")
     list_filter = ("is_active", "is_staff", "is_superuser", "groups")
     inlines = [TokenInline]
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "groups":
+            kwargs["label"] = "Teams"  # the field keeps its name; people know them as teams
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         fields = list(super().get_readonly_fields(request, obj))

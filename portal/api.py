@@ -19,6 +19,7 @@ from projects.api.access import router as access_router
 from projects.api.apps import router as apps_router
 from projects.api.audit import router as audit_router
 from projects.api.ci import router as ci_router
+from projects.api.freezes import router as freezes_router
 
 api = NinjaAPI(
     title="Bartender API",
@@ -83,6 +84,7 @@ def _invalid(request, exc: ValidationError):
 api.add_router("", apps_router)
 api.add_router("", access_router)
 api.add_router("", ci_router)
+api.add_router("", freezes_router)
 api.add_router("", audit_router)
 api.add_router("", deployments_router)
 api.add_router("", delivery_router)

@@ -96,6 +96,9 @@ DEPLOY_STALE_AFTER = env_int("DEPLOY_STALE_AFTER", 60, minimum=2)
 DEPLOY_REAP_EVERY = env_int("DEPLOY_REAP_EVERY", 30, minimum=1)
 # On SIGTERM a worker lets a running push go on this long, then ends it ("worker stopped").
 DEPLOY_STOP_GRACE = env_int("DEPLOY_STOP_GRACE", 30, minimum=0)
+# A deployment whose worker process on this machine died is settled from its remote this long
+# after the death (not after DEPLOY_STALE_AFTER): the remote may still be finishing the lost push.
+DEPLOY_LOST_GRACE = env_int("DEPLOY_LOST_GRACE", 10, minimum=0)
 if DEPLOY_STALE_AFTER <= DEPLOY_HEARTBEAT:
     raise ImproperlyConfigured("DEPLOY_STALE_AFTER must be longer than DEPLOY_HEARTBEAT, or live pushes look dead.")
 MIRROR_MAX_AGE = env_int("MIRROR_MAX_AGE", 10, minimum=0)
@@ -133,6 +136,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.middleware.DatabaseOutageAs503",
 ]
 
 ROOT_URLCONF = "portal.urls"

@@ -5,7 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from deployments.delivery import github
-from deployments.web import app_page, dashboard, live
+from deployments.web import app_page, dashboard, live, webhook_pages
+from deployments.web import approvals as approval_pages
 from deployments.web import delivery as delivery_pages
 from deployments.web import views as deployment_views
 from portal import views
@@ -13,6 +14,12 @@ from portal.accounts import sso_views
 from portal.accounts import views as account_views
 from portal.api import api
 from projects import audit_pages, ci_pages
+from projects.settings_pages import github as settings_github
+from projects.settings_pages import people as settings_people
+from projects.settings_pages import targets as settings_targets
+
+# An unreachable database outside a view (a middleware) is a 503 with a sentence too.
+handler500 = "portal.middleware.server_error"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -40,6 +47,20 @@ urlpatterns = [
         delivery_pages.release_rollback,
         name="release-rollback",
     ),
+    # An app's settings for its admins (`settings` is a reserved slug): targets, access, GitHub;
+    # notifications and CI tokens keep their own pages, linked from there.
+    path("apps/<slug:app>/settings/", settings_targets.overview, name="settings"),
+    path("apps/<slug:app>/settings/targets/new/", settings_targets.target_new, name="settings-target-new"),
+    path("apps/<slug:app>/settings/targets/<slug:target>/", settings_targets.target_edit, name="settings-target"),
+    path("apps/<slug:app>/settings/access/", settings_people.access_page, name="settings-access"),
+    path("apps/<slug:app>/settings/access/revoke/", settings_people.access_revoke, name="settings-access-revoke"),
+    path("apps/<slug:app>/settings/github/", settings_github.github_page, name="settings-github"),
+    path("apps/<slug:app>/notifications/webhooks/", webhook_pages.webhook_new, name="webhook-new"),
+    path(
+        "apps/<slug:app>/notifications/webhooks/<int:webhook_id>/test/",
+        webhook_pages.webhook_test,
+        name="webhook-test",
+    ),
     path("apps/<slug:app>/ci-tokens/", ci_pages.ci_tokens, name="ci-tokens"),
     path("apps/<slug:app>/ci-tokens/<int:token_id>/revoke/", ci_pages.ci_token_revoke, name="ci-token-revoke"),
     path("apps/<slug:app>/", app_page.app_page, name="app"),
@@ -49,6 +70,8 @@ urlpatterns = [
     path("deployments/<int:deployment_id>/", deployment_views.deployment_page, name="deployment"),
     path("deployments/<int:deployment_id>/log.txt", deployment_views.deployment_log, name="deployment-log"),
     path("deployments/<int:deployment_id>/cancel/", deployment_views.cancel, name="cancel"),
+    path("deployments/<int:deployment_id>/approve/", approval_pages.approve, name="approve"),
+    path("deployments/<int:deployment_id>/reject/", approval_pages.reject, name="reject"),
     # What the pages poll to stay live, and the insights page (`insights` is a reserved slug).
     path("apps/<slug:app>/insights/", app_page.insights_page, name="insights"),
     path("live/state", live.state, name="live-state"),

@@ -58,6 +58,26 @@ def grant_for(user, app: App) -> Grant:
     return Grant(role=best.role, deploy_protected=any(a.deploy_protected for a in grants))
 
 
+def grants_for(user, apps: list[App]) -> dict[int, Grant]:
+    """`grant_for` of each app, in one query (the dashboard lists many apps)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return {app.pk: NO_GRANT for app in apps}
+    if user.is_staff:
+        return {app.pk: STAFF_GRANT for app in apps}
+    found: dict[int, list[Access]] = {app.pk: [] for app in apps}
+    for grant in _grants(user).filter(app__in=apps):
+        found[grant.app_id].append(grant)
+    return {
+        pk: Grant(
+            role=max(grants, key=lambda access: ROLE_RANK[access.role]).role,
+            deploy_protected=any(a.deploy_protected for a in grants),
+        )
+        if grants
+        else NO_GRANT
+        for pk, grants in found.items()
+    }
+
+
 def visible_apps(user) -> QuerySet[App]:
     if user is None or not user.is_authenticated or not user.is_active:
         return App.objects.none()
@@ -141,3 +161,14 @@ def audit_scope(actor: Actor, app_slug: str = "") -> list[str] | None:
         )
         raise PermissionDenied("Only staff and app admins may read the audit.")
     return allowed
+
+
+def admin_names(app: App) -> list[str]:
+    """Who a user told to "ask an admin" can ask: the app's admins by name, direct or through a
+    team (staff act as admin everywhere but are not listed: they are not the app's people)."""
+    grants = Access.objects.filter(app=app, role=Role.ADMIN)
+    direct = grants.filter(user__is_active=True, user__isnull=False).values_list("user__username", flat=True)
+    via_team = grants.filter(team__isnull=False, team__user__is_active=True).values_list(
+        "team__user__username", flat=True
+    )
+    return sorted({name for name in [*direct, *via_team] if name})

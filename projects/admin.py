@@ -16,8 +16,10 @@ from django.http import HttpRequest
 from portal.actor import Actor
 from portal.adminkit import SecretsForm, StaffAdmin, StaffInline, admin_actor, change_text, secret_field
 from portal.audit import events as audit
-from projects.models import Access, App, Target
-from projects.services import HEROKU_APP_NAME, remote_in_use, role_text
+from projects.models import Access, App, Freeze, Target
+from projects.services import HEROKU_APP_NAME, health_problem, remote_in_use, role_text
+from projects.settings_pages.forms import CommaListField
+from projects.windows import clean_windows
 
 
 class AppForm(SecretsForm):
@@ -48,6 +50,12 @@ class AppForm(SecretsForm):
 class TargetForm(SecretsForm):
     secrets = {"api_key": "api_key_encrypted"}
     api_key = secret_field("API key (the git remote's password)")
+    required_contexts = CommaListField(
+        required=False, help_text="Comma-separated CI contexts, e.g. ci/tests, lint; empty: every reported one."
+    )
+    health_url = forms.URLField(
+        max_length=1000, required=False, assume_scheme="https", help_text=Target._meta.get_field("health_url").help_text
+    )
 
     class Meta:
         model = Target
@@ -61,10 +69,29 @@ class TargetForm(SecretsForm):
             "protected",
             "require_ci",
             "required_contexts",
+            "require_approval",
+            "approval_minutes",
             "timeout_seconds",
             "auto_deploy_branch",
+            "health_url",
+            "health_timeout",
+            "auto_rollback",
+            "windows",
+            "rollbacks_during_freeze",
             "position",
         )
+
+    def clean_approval_minutes(self) -> int:
+        minutes = self.cleaned_data.get("approval_minutes")
+        if minutes is None or minutes < 1:
+            raise forms.ValidationError("A positive whole number of minutes.")
+        return minutes
+
+    def clean_windows(self) -> list[dict]:
+        try:
+            return clean_windows(self.cleaned_data.get("windows"))
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
 
     def clean_heroku_app(self) -> str:
         value = self.cleaned_data.get("heroku_app", "")
@@ -74,6 +101,11 @@ class TargetForm(SecretsForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        if "health_url" in cleaned and "health_timeout" in cleaned:  # both passed their field checks
+            problem = health_problem(url=cleaned["health_url"] or "", timeout=cleaned["health_timeout"])
+            if problem:
+                field, _, sentence = problem.partition(": ")
+                self.add_error(field, sentence[:1].upper() + sentence[1:])
         mine = Target(
             pk=self.instance.pk,
             remote_url=cleaned.get("remote_url") or "",
@@ -266,3 +298,47 @@ class AccessAdmin(AuditedAdmin):
     @admin.display(description="granted to")
     def who(self, obj: Access) -> str:
         return _who(obj)
+
+
+class FreezeForm(forms.ModelForm):
+    class Meta:
+        model = Freeze
+        fields = ("app", "starts_at", "ends_at", "reason", "targets")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        app, slugs = cleaned.get("app"), cleaned.get("targets") or []
+        if not isinstance(slugs, list) or not all(isinstance(slug, str) for slug in slugs):
+            self.add_error("targets", "A list of target slugs.")
+        elif app is not None:
+            unknown = sorted(set(slugs) - set(app.targets.values_list("slug", flat=True)))
+            if unknown:
+                self.add_error("targets", f"{app.slug} has no target '{unknown[0]}'.")
+        return cleaned
+
+
+@admin.register(Freeze)
+class FreezeAdmin(StaffAdmin):
+    """Freezes are made and deleted, never edited: each of those is one audit event."""
+
+    form = FreezeForm
+    list_display = ("__str__", "app", "starts_at", "ends_at", "created_by")
+    list_filter = ("app",)
+    list_select_related = ("app",)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Freeze, form, change: bool) -> None:
+        obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)
+        audit.record(actor=admin_actor(request), action="freeze.created", app=obj.app, detail=f"Created freeze: {obj}.")
+
+    def delete_model(self, request: HttpRequest, obj: Freeze) -> None:
+        audit.record(actor=admin_actor(request), action="freeze.deleted", app=obj.app, detail=f"Deleted freeze: {obj}.")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        with transaction.atomic():
+            for obj in queryset:
+                self.delete_model(request, obj)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -11,6 +10,7 @@ from django.utils import timezone
 from portal.actor import Actor
 from portal.audit import queries as audit_log
 from portal.errors import BadRequest
+from portal.paging import page_number, window
 from projects import access
 from projects.models import App
 
@@ -33,7 +33,7 @@ def audit_page(request: HttpRequest) -> HttpResponse:
         return render(
             request, "projects/audit.html", {"error": str(error), "actions": audit_log.ACTIONS}, status=400
         )
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = window(events, page=page_number(request.GET.get("page")), per_page=PAGE_SIZE)
     query = request.GET.copy()
     query.pop("page", None)
     apps = access.audit_scope(actor)
@@ -56,7 +56,7 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
         _, _, events = _filtered(request)
     except BadRequest as error:
         return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
-    response = StreamingHttpResponse(audit_log.csv_lines(events.iterator()), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(audit_log.csv_chunks(events), content_type="text/csv; charset=utf-8")
     name = f"bartender-audit-{timezone.now():%Y%m%d-%H%M%S}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import logging
 import os
 import shutil
 import time
@@ -20,10 +21,12 @@ from pathlib import Path
 from django.conf import settings
 from django.core.cache import cache
 
-from projects import git
+from projects import ancestry, git
 from projects.git import GitError
 from projects.models import App
 from projects.validators import FULL_SHA, HEX_SHA, ref_problem, url_problem
+
+log = logging.getLogger("bartender.mirror")
 
 PAGE_SIZE = 50
 _STAMP = "bartender-fetched"
@@ -105,8 +108,11 @@ def _locked(app: App) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def sync(app: App, *, max_age: float = 0) -> None:
+def sync(app: App, *, max_age: float = 0, index: bool = True) -> None:
     """Clone the mirror if missing, else fetch it unless a fetch started within max_age s.
+
+    `index`: keep what the fetch learned about the main line in the shared ancestry index
+    (projects/ancestry.py); a page's background fetch leaves that to the workers' fetches.
 
     The stamp's time is when the last fetch *started*: a fetch that began after we asked has
     seen everything we need (one that merely finished after we asked may have missed a push).
@@ -124,6 +130,22 @@ def sync(app: App, *, max_age: float = 0) -> None:
         stamp = path(app) / _STAMP
         stamp.touch()
         os.utime(stamp, (started, started))
+    # Outside the mirror's lock: the index is written to the database (or Redis), which may be
+    # busy; a writer waiting on it must not hold up every reader of the mirror.
+    if index:
+        _index_ancestry(app)
+
+
+def _index_ancestry(app: App) -> None:
+    """Keep what this fetch learned about the main line (projects/ancestry.py). Best effort:
+    without it, ancestry questions go to git as before."""
+    head = heads(app).get(app.default_branch)
+    if head is None:
+        return
+    try:
+        ancestry.refresh(app_id=app.pk, repo=path(app), head=head)
+    except Exception:
+        log.exception("the ancestry index of app %s was not updated", app.pk)
 
 
 def _clone(app: App) -> None:
@@ -380,6 +402,9 @@ def _has_commit(repo: str, sha: str) -> bool:
 
 
 def is_ancestor(app: App, older: str, newer: str) -> bool:
+    known = ancestry.is_ancestor(app_id=app.pk, older=older, newer=newer)
+    if known is not None:
+        return known
     try:
         _read(app, "merge-base", "--is-ancestor", "--end-of-options", older, newer)
     except GitError:
@@ -389,6 +414,9 @@ def is_ancestor(app: App, older: str, newer: str) -> bool:
 
 def count_between(app: App, older: str, newer: str) -> int:
     """How many commits `newer` has that `older` has not."""
+    known = ancestry.count_between(app_id=app.pk, older=older, newer=newer)
+    if known is not None:
+        return known
     out = _read(app, "rev-list", "--count", "--end-of-options", f"{older}..{newer}", "--")
     return int(out.strip() or 0)
 
@@ -397,6 +425,9 @@ def ancestors_among(app: App, tip: str, shas: list[str], *, limit: int = 10000) 
     """Which of `shas` (one page of a branch) are ancestors of `tip`, with one bounded walk."""
     if not shas or not FULL_SHA.match(tip) or not exists(app):
         return set()
+    known = ancestry.ancestors_among(app_id=app.pk, tip=tip, shas=shas)
+    if known is not None:
+        return known
     try:
         return set(_ancestors_among(str(path(app)), tip, tuple(shas), limit))
     except GitError:  # the tip is not in this mirror (yet): nothing to mark, nothing kept

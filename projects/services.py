@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -12,11 +13,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
-from portal import crypto
+from portal import crypto, outbound
 from portal.actor import Actor
 from portal.audit import events as audit
 from portal.errors import BadRequest, Conflict
-from projects import access, mirror, tasks
+from projects import access, mirror, tasks, windows
 from projects.git import GitError
 from projects.models import Access, App, Role, Target
 from projects.validators import remote_matches
@@ -33,6 +34,15 @@ def _clean(obj, exclude: list[str] | None = None) -> None:
     except ValidationError as error:
         field, messages = next(iter(error.message_dict.items()))
         raise BadRequest(f"{field}: {' '.join(messages)}") from None
+
+
+def _clean_windows(fields: dict) -> None:
+    """Deploy windows as stored (projects/windows.py); a bad one is a 400 naming its field."""
+    if "windows" in fields:
+        try:
+            fields["windows"] = windows.clean_windows(fields["windows"])
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
 
 
 def _require_staff(actor: Actor, action: str) -> None:
@@ -92,8 +102,11 @@ def target_create(*, actor: Actor, app: App, api_key: str = "", **fields) -> Tar
     if bool(fields.get("remote_url")) == bool(fields.get("heroku_app")):
         raise BadRequest("remote_url: give exactly one of remote_url and heroku_app.")
     fields = {key: value for key, value in fields.items() if value is not None}
+    _clean_windows(fields)
+    _check_approval_minutes(fields.get("approval_minutes"))
     target = Target(app=app, **fields)
     _check_remote(actor, target)
+    _check_health(target)
     target.api_key_encrypted = crypto.encrypt(api_key)
     try:
         with transaction.atomic():
@@ -114,6 +127,8 @@ def target_update(*, actor: Actor, target: Target, api_key: str | None = None, *
     """Change a target's settings (any of target_create's fields but the slug); None leaves one as it is."""
     access.require(actor, target.app, Role.ADMIN, target=target, action="change targets")
     changes = {key: value for key, value in fields.items() if value is not None}
+    _check_approval_minutes(changes.get("approval_minutes"))
+    _clean_windows(changes)
     if changes.get("remote_url"):
         changes["heroku_app"] = ""
     elif changes.get("heroku_app"):
@@ -125,6 +140,8 @@ def target_update(*, actor: Actor, target: Target, api_key: str | None = None, *
         _check_remote(actor, target)
     else:
         _clean(target, exclude=["app"])
+    if {"health_url", "health_timeout"} & set(changes):
+        _check_health(target)
     if api_key is not None:
         target.api_key_encrypted = crypto.encrypt(api_key)
     if api_key is not None:
@@ -169,6 +186,42 @@ def _check_remote(actor: Actor, target: Target) -> None:
         raise Conflict(
             f"remote_url: {where} already has a target pushing to this remote; two targets never share one."
         )
+
+
+HEALTH_TIMEOUT_RANGE = (5, 3600)  # seconds a health check may take before it calls a deployment unhealthy
+
+
+def health_problem(*, url: str, timeout: int) -> str | None:
+    """Why a target's health check settings may not be saved ("field: sentence"), or None.
+
+    The URL is called by the worker, so it obeys the outgoing-HTTP rule (CONTRACT.md, "Where code
+    may go"); the worker checks it again at every probe, as a name may resolve anew.
+    """
+    low, high = HEALTH_TIMEOUT_RANGE
+    if not low <= timeout <= high:
+        return f"health_timeout: must be between {low} and {high} seconds."
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in {"http", "https"}:
+        return "health_url: must be an http or https URL."
+    if parts.username is not None or parts.password is not None:
+        return "health_url: must not hold a user name or password (others can read the URL)."
+    if problem := outbound.refusal(url):
+        return f"health_url: {problem}."
+    return None
+
+
+def _check_health(target: Target) -> None:
+    """After `_clean` (the URL's form): where the health check may go, and for how long."""
+    if problem := health_problem(url=target.health_url, timeout=target.health_timeout):
+        raise BadRequest(problem)
+
+
+def _check_approval_minutes(minutes) -> None:
+    """How long a deployment waits for its second person: a positive whole number of minutes."""
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1):
+        raise BadRequest("approval_minutes: must be a positive whole number of minutes.")
 
 
 def remote_in_use(target: Target) -> Target | None:

@@ -143,7 +143,8 @@
   }
 
   if (follow) toEnd();
-  if (!finished.includes(status)) {
+  // A succeeded deployment whose health is still being checked keeps printing its probes.
+  if (!finished.includes(status) || "checking" in log.dataset) {
     tick();
     window.setInterval(function () { if (!finished.includes(status)) tick(); }, 1000);
     window.setTimeout(poll, every);

@@ -85,7 +85,7 @@ def test_a_running_deployment_ticks_its_duration_and_hides_a_ref_that_is_its_sha
 
     body = page(browser_client("viewer"), f"/deployments/{running.pk}/")
 
-    assert re.search(r'running for <time data-since datetime="[^"]+">', body)
+    assert re.search(r'running for <time data-since datetime="[^"]+" data-ago title="since [^"]+ UTC">', body)
     assert f"({repo.shas[-1]})" not in body
     queued = deployment_row(app, users, sha=repo.shas[-1])
     assert "(main)" in page(browser_client("viewer"), f"/deployments/{queued.pk}/")

@@ -7,19 +7,22 @@ fails `test_the_matrix_covers_every_url_and_endpoint` until it gets a row here.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from deployments.models import Deployment
 from portal.api import api as ninja_api
 from portal.audit.models import AuditEvent
 from portal.models import ApiToken
 from projects import mirror
-from projects.models import Access, Role, Target
+from projects.models import Access, Freeze, Role, Target
 
 ROLES = ("outsider", "viewer", "deployer", "app_admin", "staff")
 SHA = "a" * 40
@@ -46,6 +49,8 @@ def staff_only(ok: int) -> tuple:
     return (403, 403, 403, 403, ok)
 
 
+FREEZE = {"starts_at": "2099-01-01T00:00:00Z", "ends_at": "2099-01-02T00:00:00Z", "reason": "matrix"}
+
 # (route as Django or django-ninja spells it, method, path, body, expected). {d} is a deployment
 # of staging, {t} an API token of the deployer.
 WEB = [
@@ -62,6 +67,8 @@ WEB = [
     ("accounts/profile/tokens/", "post", "/accounts/profile/tokens/", {"name": "x"}, (201,) * 5),
     ("accounts/profile/tokens/<int:token_id>/revoke/", "post", "/accounts/profile/tokens/{t}/revoke/", {},
      (404, 404, 302, 404, 302)),
+    ("accounts/profile/tokens/<int:token_id>/revoke/", "get", "/accounts/profile/tokens/{t}/revoke/", None,
+     (404, 404, 200, 404, 200)),  # asks first
     ("audit/", "get", "/audit/", None, AUDIT),
     ("audit/", "get", "/audit/?app=shop", None, (404, 403, 403, 200, 200)),
     ("audit/export.csv", "get", "/audit/export.csv", None, AUDIT),
@@ -72,7 +79,32 @@ WEB = [
     ("apps/<slug:app>/ci-tokens/", "get", "/apps/shop/ci-tokens/", None, admin_level(200)),
     ("apps/<slug:app>/ci-tokens/<int:token_id>/revoke/", "post", "/apps/shop/ci-tokens/{t}/revoke/", {},
      (404, 403, 403, 404, 404)),
+    ("apps/<slug:app>/ci-tokens/<int:token_id>/revoke/", "get", "/apps/shop/ci-tokens/{t}/revoke/", None,
+     (404, 403, 403, 404, 404)),  # the deployer's own token is no CI token of shop
     ("apps/<slug:app>/notifications/", "get", "/apps/shop/notifications/", None, admin_level(200)),
+    ("apps/<slug:app>/notifications/webhooks/", "post", "/apps/shop/notifications/webhooks/",
+     {"name": "chat", "url": "http://127.0.0.1:9/hook", "format": "slack"}, admin_level(201)),
+    ("apps/<slug:app>/notifications/webhooks/<int:webhook_id>/test/", "post",
+     "/apps/shop/notifications/webhooks/999999/test/", {}, (404, 403, 403, 404, 404)),
+    # The app's settings pages (tests/test_settings_pages.py): admins and staff only.
+    ("apps/<slug:app>/settings/", "get", "/apps/shop/settings/", None, admin_level(200)),
+    ("apps/<slug:app>/settings/", "get", "/apps/nothing-here/settings/", None, (404,) * 5),
+    ("apps/<slug:app>/settings/targets/new/", "get", "/apps/shop/settings/targets/new/", None, admin_level(200)),
+    ("apps/<slug:app>/settings/targets/new/", "post", "/apps/shop/settings/targets/new/",
+     {"slug": "qa", "name": "QA", "heroku_app": "shop-qa", "push_ref": "refs/heads/main", "approval_minutes": "60",
+      "health_timeout": "60"}, admin_level(302)),
+    ("apps/<slug:app>/settings/targets/<slug:target>/", "get", "/apps/shop/settings/targets/staging/", None,
+     admin_level(200)),
+    ("apps/<slug:app>/settings/targets/<slug:target>/", "post", "/apps/shop/settings/targets/staging/",
+     {"name": ""}, admin_level(400)),  # allowed, but a target needs a name
+    ("apps/<slug:app>/settings/access/", "get", "/apps/shop/settings/access/", None, admin_level(200)),
+    ("apps/<slug:app>/settings/access/", "post", "/apps/shop/settings/access/",
+     {"kind": "user", "name": "outsider", "role": "viewer"}, admin_level(302)),
+    ("apps/<slug:app>/settings/access/revoke/", "post", "/apps/shop/settings/access/revoke/",
+     {"kind": "user", "name": "viewer"}, admin_level(302)),
+    ("apps/<slug:app>/settings/github/", "get", "/apps/shop/settings/github/", None, admin_level(200)),
+    ("apps/<slug:app>/settings/github/", "post", "/apps/shop/settings/github/",
+     {"secret": "s3cret-value-long-enough"}, admin_level(302)),
     ("apps/<slug:app>/targets/<slug:target>/", "get", "/apps/shop/targets/staging/", None, VIEW),
     ("apps/<slug:app>/targets/<slug:target>/deploy/", "get", "/apps/shop/targets/staging/deploy/?ref=main", None,
      deploy_level(200)),
@@ -88,6 +120,10 @@ WEB = [
     ("deployments/<int:deployment_id>/log.txt", "get", "/deployments/{d}/log.txt", None, VIEW),
     ("deployments/<int:deployment_id>/tail", "get", "/deployments/{d}/tail", None, VIEW),
     ("deployments/<int:deployment_id>/cancel/", "post", "/deployments/{d}/cancel/", {}, deploy_level(302)),
+    # Two-person approval of {d} (queued, so not pending: a message): its requester never approves it.
+    ("deployments/<int:deployment_id>/approve/", "post", "/deployments/{d}/approve/", {}, (404, 403, 403, 302, 302)),
+    ("deployments/<int:deployment_id>/reject/", "post", "/deployments/{d}/reject/", {"reason": "x"},
+     deploy_level(302)),
     ("deployments/<int:deployment_id>/release-rollback/", "post", "/deployments/{d}/release-rollback/", {},
      deploy_level(302)),
     ("live/state", "get", "/live/state", None, ANY),
@@ -138,6 +174,10 @@ API = [
     ("/deployments/{deployment_id}", "get", "/api/deployments/{d}", None, VIEW),
     ("/deployments/{deployment_id}/log", "get", "/api/deployments/{d}/log", None, VIEW),
     ("/deployments/{deployment_id}/cancel", "post", "/api/deployments/{d}/cancel", {}, deploy_level(202)),
+    # Two-person approval: {d} is queued (409 for who may decide); its requester may not approve it (403).
+    ("/deployments/{deployment_id}/approve", "post", "/api/deployments/{d}/approve", {}, (404, 403, 403, 409, 409)),
+    ("/deployments/{deployment_id}/reject", "post", "/api/deployments/{d}/reject", {"reason": "x"},
+     deploy_level(409)),
     ("/deployments/{deployment_id}/release-rollback", "post", "/api/deployments/{d}/release-rollback", {},
      deploy_level(400)),  # allowed, but staging is no Heroku app
     ("/apps/{app}/targets/{target}/lock", "post", "/api/apps/shop/targets/staging/lock", {"reason": "x"},
@@ -145,6 +185,14 @@ API = [
     ("/apps/{app}/targets/{target}/lock", "post", "/api/apps/shop/targets/production/lock", {"reason": "x"},
      protected_level(201)),
     ("/apps/{app}/targets/{target}/lock", "delete", "/api/apps/shop/targets/staging/lock", None, deploy_level(409)),
+    # Freezes ({f}: the app's, {g}: every app's; both still to come, so no deploy row meets one).
+    ("/apps/{app}/freezes", "post", "/api/apps/shop/freezes", FREEZE, admin_level(201)),
+    ("/apps/{app}/freezes", "get", "/api/apps/shop/freezes", None, VIEW),
+    ("/apps/{app}/freezes/{freeze_id}", "delete", "/api/apps/shop/freezes/{f}", None, admin_level(204)),
+    ("/apps/{app}/freezes/{freeze_id}", "delete", "/api/apps/shop/freezes/{g}", None, (404, 403, 403, 403, 204)),
+    ("/freezes", "post", "/api/freezes", FREEZE, staff_only(201)),
+    ("/freezes", "get", "/api/freezes", None, staff_only(200)),
+    ("/freezes/{freeze_id}", "delete", "/api/freezes/{g}", None, staff_only(204)),
     ("/audit", "get", "/api/audit", None, AUDIT),
     ("/audit", "get", "/api/audit?app=shop", None, (404, 403, 403, 200, 200)),
 ]  # fmt: skip
@@ -197,6 +245,11 @@ def world(app, users, settings) -> dict:
         app=app, target=staging, sha=sha, ref="main", requested_by=users["deployer"], requested_by_name="deployer"
     )
     token, _ = ApiToken.issue(user=users["deployer"], name="laptop")
+    soon = timezone.now() + timedelta(days=1)
+    freezes = [
+        Freeze.objects.create(app=where, starts_at=soon, ends_at=soon + timedelta(hours=1), reason="x", created_by="x")
+        for where in (app, None)
+    ]
     Access.objects.create(app=app, team=Group.objects.create(name="ops"), role=Role.VIEWER)
     sessions, tokens = {}, {}
     for role in ROLES:
@@ -204,7 +257,8 @@ def world(app, users, settings) -> dict:
         browser.force_login(users[role])
         sessions[role] = browser.cookies[django_settings.SESSION_COOKIE_NAME].value
         tokens[role] = ApiToken.issue(user=users[role], name="matrix")[1]
-    return {"d": deployment.pk, "t": token.pk, "sessions": sessions, "tokens": tokens}
+    return {"d": deployment.pk, "t": token.pk, "f": freezes[0].pk, "g": freezes[1].pk, "sessions": sessions,
+            "tokens": tokens}  # fmt: skip
 
 
 def signed_in(session_key: str) -> Client:
@@ -226,7 +280,7 @@ def call(client: Client, method: str, path: str, body, *, json: bool, **headers)
 
 def run_row(world: dict, method: str, path: str, body, *, api: bool) -> dict[str, tuple[int, int]]:
     """(status, denied events) per role, each call rolled back afterwards."""
-    path = path.format(d=world["d"], t=world["t"])
+    path = path.format(**world)
     answers = {}
     for role in ROLES:
         with transaction.atomic():
@@ -269,10 +323,10 @@ def test_anonymous_visitors_are_sent_to_the_login_or_refused(world):
     for route, method, path, body, _ in WEB:
         if route in PUBLIC_WEB or route == "admin/":
             continue
-        response = call(Client(), method, path.format(d=world["d"], t=world["t"]), body, json=False)
+        response = call(Client(), method, path.format(**world), body, json=False)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), path
     for _, method, path, body, _ in API:
-        response = call(Client(), method, path.format(d=world["d"], t=world["t"]), body, json=True)
+        response = call(Client(), method, path.format(**world), body, json=True)
         assert response.status_code == 401, path
 
 

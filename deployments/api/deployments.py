@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from django.http import HttpRequest
 from ninja import Field, Header, Query, Router, Schema, Status
 
-from deployments import locks, selectors, services
+from deployments import approval, locks, selectors, services
 from deployments.models import Deployment, LogLine
 from portal.apiauth import actor
 from portal.paging import MAX_PAGE
@@ -22,6 +22,8 @@ class DeployIn(Schema):
     ref: str = Field(..., max_length=1000)
     note: str = Field("", max_length=500)
     ci_override_reason: str = ""
+    approval_override_reason: str = Field("", max_length=1000)
+    window_override_reason: str = Field("", max_length=1000)
 
 
 class DeploymentBrief(Schema):
@@ -43,6 +45,9 @@ class DeploymentOut(DeploymentBrief):
     finished_at: datetime | None
     log: str
     previous_sha: str | None
+    approved_by: str | None
+    approval_expires_at: datetime | None
+    health: str | None
 
 
 class LineOut(Schema):
@@ -53,6 +58,10 @@ class LineOut(Schema):
 class LogOut(Schema):
     lines: list[LineOut]
     status: str
+
+
+class RejectIn(Schema):
+    reason: str = Field(..., max_length=500)
 
 
 class LockIn(Schema):
@@ -85,6 +94,11 @@ def full(deployment: Deployment) -> dict:
         "log": "\n".join(lines),
         # What was live when it started (the claim sets it); null before it starts or when nothing was.
         "previous_sha": deployment.previous_sha or None,
+        # Two-person approval: who approved (null: nobody yet, or none was needed) and the deadline.
+        "approved_by": deployment.approved_by or None,
+        "approval_expires_at": deployment.approval_expires_at,
+        # Verified deploys: null (no check), checking, healthy or unhealthy.
+        "health": deployment.health,
     }
 
 
@@ -109,6 +123,8 @@ def request_deployment(
         note=body.note,
         idempotency_key=idempotency_key,
         ci_override_reason=body.ci_override_reason,
+        approval_override_reason=body.approval_override_reason,
+        window_override_reason=body.window_override_reason,
     )
     return Status(202, brief(deployment))
 
@@ -138,6 +154,19 @@ def get_log(request: HttpRequest, deployment_id: int, after: int = Query(0, ge=0
 def cancel_deployment(request: HttpRequest, deployment_id: int):
     deployment = services.deployment_cancel(actor=actor(request), deployment=_deployment(request, deployment_id))
     return Status(202, full(deployment))
+
+
+@router.post("/deployments/{deployment_id}/approve", response=DeploymentOut)
+def approve_deployment(request: HttpRequest, deployment_id: int):
+    """Queue a deployment that waits for approval: another user who could deploy it, not its requester."""
+    return full(approval.approve(actor=actor(request), deployment=_deployment(request, deployment_id)))
+
+
+@router.post("/deployments/{deployment_id}/reject", response=DeploymentOut)
+def reject_deployment(request: HttpRequest, deployment_id: int, body: RejectIn):
+    """Cancel a deployment that waits for approval, with the reason."""
+    deployment = _deployment(request, deployment_id)
+    return full(approval.reject(actor=actor(request), deployment=deployment, reason=body.reason))
 
 
 @router.post("/apps/{app}/targets/{target}/lock", response={201: LockOut})

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deployments import services
+from deployments import services, window_holds
 from deployments.models import Deployment, Status
 from portal.actor import Actor
 from portal.audit import events as audit
-from projects import ci, mirror
+from projects import ci, mirror, windows
 from projects.git import GitError
 from projects.locks import active_lock
 from projects.mirror import RefError
@@ -63,6 +63,11 @@ def consider(*, target: Target) -> Outcome:
     problem = ci.gate_problem(target, head)
     if problem:
         return Outcome(target.slug, "waiting", problem)  # a later green status tries again
+    closed = windows.closed(target)
+    if closed is not None:
+        # Nothing queued while closed: when deploying opens, the newest green head goes (engine/opening.py).
+        window_holds.hold_auto(target.pk)
+        return Outcome(target.slug, "waiting", closed.short)
     return _queue(target, head)
 
 
@@ -78,10 +83,13 @@ def _queue(target: Target, head: str) -> Outcome:
         with transaction.atomic():
             if not _mark(target, head):
                 return Outcome(target.slug, "skipped", "another worker handled this head")
-            superseded = Deployment.objects.filter(target=target, status=Status.QUEUED, automatic=True)
+            waiting = (Status.QUEUED, Status.PENDING_APPROVAL)
+            superseded = Deployment.objects.filter(target=target, status__in=waiting, automatic=True)
             for older in superseded:
                 reason = f"superseded by {head[:7]}"
-                if Deployment.objects.filter(pk=older.pk, status=Status.QUEUED).update(
+                if older.status == Status.PENDING_APPROVAL:  # nobody approved it: the newer head asks instead
+                    reason = "superseded by a newer head"
+                if Deployment.objects.filter(pk=older.pk, status=older.status).update(
                     status=Status.CANCELLED, finished_at=timezone.now(), reason=reason
                 ):
                     audit.record(actor=system, action="deployment.cancelled", deployment=older, detail=reason)
@@ -92,8 +100,10 @@ def _queue(target: Target, head: str) -> Outcome:
                 ref=target.auto_deploy_branch,
                 note=f"Auto-deploy of {target.auto_deploy_branch}.",
                 automatic=True,
+                pending_approval=target.require_approval,  # waits for a second person like any request
             )
     except IntegrityError:  # a concurrent auto-deploy of this target won
         return Outcome(target.slug, "skipped", "another worker queued an auto-deployment")
     log.info("auto-deploy queued #%s (%s) to %s", deployment.pk, head[:7], target)
-    return Outcome(target.slug, "queued", deployment=deployment)
+    why = "waiting for approval" if deployment.status == Status.PENDING_APPROVAL else ""
+    return Outcome(target.slug, "queued", why, deployment=deployment)

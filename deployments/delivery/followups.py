@@ -45,6 +45,15 @@ def on_finish(deployment: Deployment) -> None:
         log.exception("finish follow-ups of deployment %s failed", deployment.pk)
 
 
+def on_unhealthy(deployment: Deployment, said: str) -> None:
+    """After a health check called a deployment unhealthy (committed); `said`: why, what follows."""
+    try:
+        deployment = Deployment.objects.select_related("app", "target").get(pk=deployment.pk)
+        notify.deployment_event(deployment, "deployment.unhealthy", said=said)
+    except Exception:
+        log.exception("unhealthy follow-ups of deployment %s failed", deployment.pk)
+
+
 def _report_to_github(deployment: Deployment) -> None:
     if github_api.reportable(deployment):
         queue.report_to_github(deployment.pk)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from deployments import queue
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bartender.notify")
 
-EVENTS = ("deployment.started", "deployment.succeeded", "deployment.failed", "target.locked")
+EVENTS = ("deployment.started", "deployment.succeeded", "deployment.failed", "deployment.unhealthy", "target.locked",
+          "deployment.approval_requested", "deployment.approval_override")
 TIMEOUT = 5
 _ANSWER_KEPT = 1024  # bytes of an endpoint's answer read; nothing uses them
 MAX_TRIES = 5
@@ -83,21 +85,48 @@ def webhook_create(
     return webhook, secret
 
 
+TEST_EVENT = "test"
+
+
+def webhook_test(*, actor: Actor, app: App, webhook_id: int) -> Delivery:
+    """Send one test message to a webhook of `app` now (the admin waits for the answer); the
+    delivery log keeps it like any other, and a failed test is not retried."""
+    access.require(actor, app, Role.ADMIN, action="test notification webhooks")
+    webhook = app.webhooks.filter(pk=webhook_id).first()
+    if webhook is None:
+        raise Http404("No such webhook.")
+    now = timezone.now()
+    text = f"{app.name}: a test message from Bartender, sent by {actor.name}. Deployments will be told here."
+    if webhook.format == Webhook.Format.SLACK:
+        payload = _slack(text)
+    else:
+        payload = {"event": TEST_EVENT, "app": app.slug, "target": "", "at": now.isoformat(), "text": text}
+    delivery = Delivery.objects.create(webhook=webhook, event=TEST_EVENT, payload=payload, due_at=now)
+    deliver(delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
+
+
 # Events -------------------------------------------------------------------------------------
 
 
-def deployment_event(deployment: Deployment, event: str) -> list[Delivery]:
+def deployment_event(deployment: Deployment, event: str, *, said: str = "") -> list[Delivery]:
+    """`said`: a sentence more, after the reason (why a deployment is unhealthy, what follows)."""
     target = deployment.target
     verb = {
         "deployment.started": "started",
         "deployment.succeeded": "succeeded",
         "deployment.failed": "failed",
+        "deployment.unhealthy": "is unhealthy",
+        "deployment.approval_requested": "waits for approval",
+        "deployment.approval_override": "skipped its approval",
     }[event]
     head = (
         f"{deployment.app.name}: deployment #{deployment.pk} of {deployment.short_sha} to {target.name} {verb}"
         f" ({deployment.kind}, by {deployment.requested_by_name})."
     )
     reason = f" {deployment.reason}" if event == "deployment.failed" and deployment.reason else ""
+    reason += f" {said}" if said else ""
     url = _url(f"/deployments/{deployment.pk}/")
     data = {
         "deployment": {
@@ -108,6 +137,7 @@ def deployment_event(deployment: Deployment, event: str) -> list[Delivery]:
             "status": deployment.status,
             "requested_by": deployment.requested_by_name,
             "reason": deployment.reason,
+            "health": deployment.health,
             "url": url,
         },
     }
@@ -258,7 +288,7 @@ def deliver(delivery_id: int) -> str | None:
         error=error[:300],
         duration_ms=elapsed,
     )
-    if not ok:
+    if not ok and delivery.event != TEST_EVENT:  # a test is answered at once, not retried
         retry(delivery)
     return "delivered" if ok else error or f"HTTP {code}"
 

@@ -6,6 +6,7 @@ deployment of the target runs, enforced by a partial unique index too) decides w
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
@@ -14,11 +15,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from deployments import queue
+from deployments import gates, locks, queue, window_holds
 from deployments.engine import shutdown
 from deployments.models import Deployment, Status
+from portal import outage
 from projects.locks import active_lock
 from projects.models import Target
+
+log = logging.getLogger("bartender.runner")
+_PATIENCE = 60
 
 
 def worker_name() -> str:
@@ -31,8 +36,11 @@ def claim_next(target_id: int) -> Deployment | None:
     target = Target.objects.filter(pk=target_id).first()
     if target is None or active_lock(target) is not None:
         return None
-    first = Deployment.objects.filter(target_id=target_id, status=Status.QUEUED).order_by("id").first()
+    # Outside its windows or in a freeze only an overridden deployment or an allowed rollback
+    # starts; the rest wait, as for a lock, until the opening sweep (engine/opening.py) starts them.
+    first = gates.startable(target)
     if first is None:
+        window_holds.hold_queue(target_id)
         return None
     if shutdown.stop_requested_at() is not None:
         # This cluster is shutting down: leave it queued, for another cluster or the next start.
@@ -58,15 +66,28 @@ def claim_next(target_id: int) -> Deployment | None:
                     previous_sha=Subquery(live),
                 )
             )
+            if claimed and first.lock_after:
+                locks.lock_after_start(first)
     except IntegrityError:  # another worker's claim on this target won the race
         return None
     if not claimed:
         return None
-    first.refresh_from_db()
+    # Claimed: from here a database restart must not leave it running with nobody pushing.
+    outage.retrying(first.refresh_from_db, what=f"reading claimed deployment {first.pk}", for_seconds=_PATIENCE)
     return first
 
 
 def start_next(target_id: int) -> None:
-    first = Deployment.objects.filter(target_id=target_id, status=Status.QUEUED).order_by("id").first()
+    """Enqueue the target's oldest queued deployment. An outage of the database or the broker
+    is waited out for a while, then left to the reaper, which enqueues forgotten queues again."""
+    try:
+        first = outage.retrying(
+            lambda: Deployment.objects.filter(target_id=target_id, status=Status.QUEUED).order_by("id").first(),
+            what=f"the queue of target {target_id}",
+            for_seconds=_PATIENCE,
+        )
+    except outage.OUTAGE_ERRORS:
+        log.warning("the next deployment of target %s is left to the reaper: the database is unreachable", target_id)
+        return
     if first is not None:
-        queue.run_deployment(first.pk)
+        queue.run_deployment(first.pk)  # a broker outage is logged there, and left to the reaper too

@@ -8,9 +8,11 @@ import time
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from deployments.models import Deployment, Status
+from portal import outage
 
 log = logging.getLogger("bartender.runner")
 
@@ -35,15 +37,19 @@ class Heartbeat:
         self.done.set()
         self.thread.join()
 
+    def rows(self) -> QuerySet[Deployment]:
+        """The row to beat for, while it is in the state that needs beats (a health check beats
+        for its succeeded deployment instead: deployments/engine/health.py)."""
+        return Deployment.objects.filter(pk=self.deployment_id, status=Status.RUNNING)
+
     def _beat(self) -> None:
         until = time.monotonic() + settings.TASK_TIMEOUT
         try:
             while not self.done.wait(settings.DEPLOY_HEARTBEAT) and time.monotonic() < until:
                 try:
-                    Deployment.objects.filter(pk=self.deployment_id, status=Status.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    )
-                except Exception:  # a busy database now and then: the next beat tries again
+                    self.rows().update(heartbeat_at=timezone.now())
+                except Exception:  # a busy or restarting database: the next beat tries again
                     log.warning("heartbeat of deployment %s failed", self.deployment_id, exc_info=True)
+                    outage.reconnect()  # a dead connection stays dead until closed
         finally:
             connection.close()  # this thread's own connection

@@ -1,4 +1,5 @@
-"""The reaper: fails deployments whose worker stopped heart-beating, restarts forgotten queues."""
+"""The reaper: settles deployments whose worker stopped heart-beating (asking the remote how they
+ended, engine/lost.py), restarts forgotten queues."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from django.core.cache import cache
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from deployments import approval, gates
+from deployments.engine import health, opening
 from deployments.engine.claim import start_next
-from deployments.engine.finish import finish
+from deployments.engine.lost import settle as settle_lost
 from deployments.models import Deployment, Status
 from projects.locks import active_lock
 from projects.models import Target
@@ -22,18 +25,15 @@ def reap() -> dict[str, int]:
     Every worker cluster runs this every DEPLOY_REAP_EVERY seconds (deployments/engine/shutdown.py); the
     conditional updates make concurrent reapers harmless.
     """
+    approval.expire_approvals()  # pending deployments nobody approved in time: cancelled
     now = timezone.now()
     stale = now - timedelta(seconds=settings.DEPLOY_STALE_AFTER)
     lost = 0
-    for deployment in Deployment.objects.filter(status=Status.RUNNING, heartbeat_at__lt=stale):
-        if finish(
-            deployment,
-            status=Status.FAILED,
-            reason="worker lost",
-            note="Failed: worker lost (no heartbeat); the remote is as git left it.",
-        ):
+    for deployment in Deployment.objects.filter(status=Status.RUNNING, heartbeat_at__lt=stale).select_related("target"):
+        # Settled as the remote says (engine/lost.py): a push whose worker died may have landed.
+        if settle_lost(deployment, cause="no heartbeat"):
             lost += 1
-            start_next(deployment.target_id)
+    health.reap_interrupted(stale)  # health checks whose worker was killed: unhealthy, "check interrupted"
     # A queued deployment on an idle, unlocked target should have started: its task was lost
     # (the Redis broker drops a killed worker's task), or the lock that held it expired.
     running = Deployment.objects.filter(target_id=OuterRef("target_id"), status=Status.RUNNING)
@@ -47,7 +47,13 @@ def reap() -> dict[str, int]:
     for target in Target.objects.filter(pk__in=set(idle)):
         # One new task per target per staleness period across all reapers, not one per round:
         # a task may only be waiting behind busy workers.
-        if active_lock(target) is None and cache.add(f"bartender:requeued:{target.pk}", 1, settings.DEPLOY_STALE_AFTER):
+        # A target closed by its windows or a freeze waits for the opening sweep instead.
+        if (
+            active_lock(target) is None
+            and gates.startable(target) is not None
+            and cache.add(f"bartender:requeued:{target.pk}", 1, settings.DEPLOY_STALE_AFTER)
+        ):
             start_next(target.pk)
             requeued += 1
-    return {"lost": lost, "requeued": requeued}
+    opened = {name: count for name, count in opening.start_opened().items() if count}
+    return {"lost": lost, "requeued": requeued, **opened}

@@ -16,12 +16,13 @@ from django.conf import settings
 from deployments import gates, kinds
 from deployments.credentials import CannotRun, api_key
 from deployments.delivery import followups
-from deployments.engine import push, release_rollback, shutdown
+from deployments.engine import health, push, release_rollback, shutdown
 from deployments.engine.claim import claim_next, start_next
 from deployments.engine.finish import finish
 from deployments.engine.heartbeat import Heartbeat
 from deployments.log import DeploymentLog
 from deployments.models import Deployment, Kind, Status
+from portal import outage
 from portal.actor import Actor
 from portal.audit import events as audit
 from projects import git, mirror
@@ -29,6 +30,10 @@ from projects.git import GitError
 from projects.validators import url_problem
 
 log = logging.getLogger("bartender.runner")
+# How long the last log lines of a finished push wait for an unreachable database.
+_LAST_LINES_PATIENCE = 5 * 60
+# How long a step before the push waits for an unreachable database (the heartbeat goes on).
+_PATIENCE = 60
 
 
 def run(deployment_id: int) -> int | None:
@@ -54,12 +59,14 @@ def run(deployment_id: int) -> int | None:
             log.exception("deployment %s could not be finished", deployment.pk)
     finally:
         start_next(target_id)
+    # After the queue moved on: a health check never holds the target's next deployment.
+    health.check_after_push(deployment)
     return deployment.pk
 
 
 def _start(deployment: Deployment) -> None:
     # Continuous deployment: the CI gate again at start, notifications, Heroku release rollbacks.
-    refusal = gates.start_refusal(deployment)
+    refusal = outage.retrying(lambda: gates.start_refusal(deployment), what="the gates at start", for_seconds=_PATIENCE)
     if refusal:
         finish(deployment, status=Status.FAILED, reason=refusal)
         return
@@ -79,12 +86,17 @@ def execute(deployment: Deployment) -> None:
     status, reason = Status.FAILED, "The push did not finish."
     creds, output = git.NO_CREDENTIALS, None
     try:
-        output = DeploymentLog(deployment)
-        audit.record(
-            actor=Actor.system(),
-            action="deployment.started",
-            deployment=deployment,
-            detail=f"Started pushing {deployment.short_sha} to {target.slug}.",
+        # A database restarting just now delays the start; it does not fail the deployment.
+        output = outage.retrying(lambda: DeploymentLog(deployment), what="opening the log", for_seconds=_PATIENCE)
+        outage.retrying(
+            lambda: audit.record(
+                actor=Actor.system(),
+                action="deployment.started",
+                deployment=deployment,
+                detail=f"Started pushing {deployment.short_sha} to {target.slug}.",
+            ),
+            what="auditing the start",
+            for_seconds=_PATIENCE,
         )
         creds = git.Credentials(password=api_key(target))
         with Heartbeat(deployment.pk):
@@ -114,7 +126,7 @@ def execute(deployment: Deployment) -> None:
                     output.note(f"Failed: {reason}")
                 elif status == Status.SUCCEEDED:
                     output.note(f"{target.name} is now at {deployment.short_sha}.")
-                output.flush()
+                output.flush(wait=_LAST_LINES_PATIENCE)  # lines kept through an outage go in now
         except Exception:  # the outcome rests on the push: a lost log line must not lose it
             log.exception("deployment %s: the last log lines could not be stored", deployment.pk)
         finish(deployment, status=status, reason=reason)
@@ -140,7 +152,7 @@ def _fetch_and_push(deployment: Deployment, output: DeploymentLog, creds: git.Cr
         stopped = tick()
         if stopped:
             return push.PushResult(ok=False, reason=stopped, stopped=stopped, started=False)
-    _settle(deployment, output)
+    outage.retrying(lambda: _settle(deployment, output), what="settling the kind", for_seconds=_PATIENCE)
     lease = push.remote_sha(target.push_url, target.push_ref, creds)
     output.note(f"The remote is at {lease[:7] or 'nothing yet'}; pushing.")
     output.flush()
@@ -188,7 +200,12 @@ def _ticker(deployment: Deployment, timeout: int):
                 f"worker stopped: the worker was shut down and the push did not finish "
                 f"within {settings.DEPLOY_STOP_GRACE} s; it is not run again by itself"
             )
-        row = Deployment.objects.filter(pk=deployment.pk).values("status", "cancel_requested").first()
+        try:
+            row = Deployment.objects.filter(pk=deployment.pk).values("status", "cancel_requested").first()
+        except outage.OUTAGE_ERRORS:
+            # The database is restarting: a push going fine goes on; the next tick asks again.
+            outage.reconnect()
+            return None
         if row is None or row["status"] != Status.RUNNING:
             return "worker lost"  # the reaper gave up on us; stop pushing
         if row["cancel_requested"]:

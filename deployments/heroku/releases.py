@@ -59,6 +59,7 @@ def release_rollback_request(
     sha, override = gates.admit(
         actor=actor, target=target, resolve=lambda: deployment.sha, ci_override_reason=ci_override_reason
     )
+    gates.window_gate(actor=actor, target=target, sha=sha, rollback=True)  # may go out in a freeze unless turned off
     version = deployment.heroku_release_version
     return services.deployment_queue(
         actor=actor,

@@ -1,8 +1,13 @@
-"""Continuous-deployment pieces of pages: what's going out, promote links, Heroku release rollback."""
+"""Pieces of pages: what's going out, continuous-deployment facts, the CI gate, and times."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
 
 from deployments.models import Deployment, Status
 from deployments.web.outgoing import compare_url, going_out
@@ -15,20 +20,6 @@ register = template.Library()
 @register.inclusion_tag("deployments/_outgoing.html")
 def outgoing(app: App, live: str, sha: str) -> dict:
     return {"out": going_out(app, live=live or "", sha=sha or "")}
-
-
-@register.inclusion_tag("deployments/_promote.html", takes_context=True)
-def promote(context, app: App, sources: list[Target]) -> dict:
-    """Promote buttons for a commit live on `sources`: deploy it to each other target the user
-    may deploy to (through the confirmation page, which shows what's going out)."""
-    if not sources:
-        return {"links": []}
-    grant = access.grant_for(context["request"].user, app)
-    sha = sources[0].live_sha
-    names = ", ".join(source.name for source in sources)
-    live = {source.pk for source in sources}
-    targets = [t for t in app.targets.all() if t.pk not in live and t.live_sha != sha and grant.may_deploy(t)]
-    return {"links": [{"app": app, "target": t, "sha": sha, "source": names} for t in targets]}
 
 
 @register.inclusion_tag("deployments/_cd_facts.html", takes_context=True)
@@ -70,3 +61,44 @@ def ci_gate(context, target: Target, sha: str) -> dict:
     problem = ci.gate_problem(target, sha)
     grant = access.grant_for(context["request"].user, target.app)
     return {"ci": found, "problem": problem, "may_override": bool(problem) and grant.at_least(Role.ADMIN)}
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ago_text(moment: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    return f"{timesince(moment, now, depth=1)} ago"
+
+
+@register.filter
+def ago(moment: datetime | None) -> str:
+    """A relative time ("just now", "5 minutes ago") whose hover gives the absolute one.
+
+    The title says UTC; static/time.js adds the viewer's local time to it.
+    """
+    if not moment:
+        return ""
+    text = _ago_text(moment, timezone.now())
+    return format_html(
+        '<time datetime="{}" data-ago title="{}">{}</time>', moment.astimezone(UTC).isoformat(), _utc_text(moment), text
+    )
+
+
+@register.filter
+def when(moment: datetime | None, precision: str = "minutes") -> str:
+    """An absolute time: UTC as the server renders it, the viewer's local time (labelled) once
+    static/time.js has run, with UTC kept on hover."""
+    if not moment:
+        return ""
+    shown = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S" if precision == "seconds" else "%Y-%m-%d %H:%M")
+    return format_html(
+        '<time datetime="{}" data-when="{}" title="{}">{} UTC</time>',
+        moment.astimezone(UTC).isoformat(),
+        precision,
+        _utc_text(moment),
+        shown,
+    )

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from deployments import selectors
-from deployments.web import insights, overview, timeline
+from deployments.web import drift, insights, overview, timeline
 from portal.actor import Actor
 from portal.paging import page_number
 from projects import access, mirror
@@ -33,7 +33,9 @@ def refresh_in_background(app: App) -> None:
         from django.db import connection
 
         try:
-            mirror.sync(app, max_age=settings.MIRROR_MAX_AGE)
+            # Not indexed here: a thread of a web process must not wait on the database's write
+            # lock; ancestry answers from git for commits the workers' fetches have not indexed.
+            mirror.sync(app, max_age=settings.MIRROR_MAX_AGE, index=False)
         except GitError:
             pass  # the page says the mirror is stale; the next view tries again
         finally:
@@ -67,7 +69,7 @@ def app_page(request: HttpRequest, app: str) -> HttpResponse:
         "may_admin": grant.at_least(Role.ADMIN),
         "query": query,
         # The app page shows no log lines: a running deployment's output must not re-render it.
-        "live_version": overview.state_version([found], with_log_lines=False),
+        "live_version": overview.state_version([found], with_log_lines=False, with_heads=True),
     }
     if age is None:
         return render(request, "projects/app.html", context)
@@ -89,6 +91,9 @@ def app_page(request: HttpRequest, app: str) -> HttpResponse:
     shas = [row.commit.sha for row in rows]
     columns = timeline.columns(found, grant, targets, shas, head=mirror.heads(found).get(branch, ""))
     active = timeline.in_flight(found, shas)
+    drifts = drift.for_targets(found, targets)
+    for column in columns:
+        column.drift = drifts.get(column.target.pk)
     for row in rows:
         row.buttons = timeline.buttons(row, columns)
         row.in_flight = active.get(row.commit.sha, [])

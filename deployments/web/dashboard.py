@@ -22,22 +22,35 @@ def _mine_first(user) -> list[App]:
     return list(access.visible_apps(user).annotate(mine=Exists(granted)).order_by("-mine", "name", "id"))
 
 
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    apps = _mine_first(request.user)
-    query = request.GET.get("q", "").strip()[:100]
+def page_of_apps(user, *, query: str, page: str | None) -> tuple[list[App], int, int, int]:
+    """The apps one page of the dashboard shows (mine first, filtered by `query`), how many the
+    user may see in all, the page number and the number of pages."""
+    apps = _mine_first(user)
     shown = [app for app in apps if query.lower() in app.name.lower() or query.lower() in app.slug] if query else apps
     pages = max(1, -(-len(shown) // PAGE_SIZE))
-    page = min(page_number(request.GET.get("page")), pages)
+    number = min(page_number(page), pages)
+    return shown[(number - 1) * PAGE_SIZE : number * PAGE_SIZE], len(apps), number, pages
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:100]
+    on_page, app_count, page, pages = page_of_apps(request.user, query=query, page=request.GET.get("page"))
+    rows = overview.app_summaries(on_page)
+    grants = access.grants_for(request.user, [app for app, _ in rows])
+    for app, summaries in rows:
+        for summary in summaries:
+            summary.may_deploy = grants[app.pk].may_deploy(summary.target)
     return render(
         request,
         "portal/dashboard.html",
         {
-            "rows": overview.app_summaries(shown[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]),
+            "rows": rows,
             "query": query,
-            "app_count": len(apps),
+            "app_count": app_count,
             "page": page,
             "pages": pages,
-            "live_version": overview.state_version(apps),
+            # What this page shows, not every app: the poll costs the same at 50 apps or 5,000.
+            "live_version": overview.state_version(on_page),
         },
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from deployments import selectors
-from deployments.delivery import notify
 from deployments.heroku import releases
+from deployments.web import webhook_pages
 from portal.actor import Actor
 from portal.errors import ServiceError
 from projects import access
@@ -34,8 +34,4 @@ def release_rollback(request: HttpRequest, deployment_id: int) -> HttpResponse:
 @login_required
 def notifications(request: HttpRequest, app: str) -> HttpResponse:
     found = access.app_for(Actor.from_request(request, "web"), app, Role.ADMIN, action="see notification deliveries")
-    return render(
-        request,
-        "deployments/notifications.html",
-        {"app": found, "webhooks": found.webhooks.all(), "deliveries": notify.deliveries_for(found, limit=100)},
-    )
+    return webhook_pages.page(request, found)

@@ -15,7 +15,7 @@ from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from deployments.models import Deployment, LogLine, Status
+from deployments.models import Deployment, Kind, LogLine, Status
 from deployments.web import ansi
 from projects import mirror
 from projects.locks import active_lock
@@ -50,6 +50,14 @@ class TargetSummary:
     lock: Lock | None
     running: Progress | None
     queued: int
+    may_deploy: bool = False  # set by the page, which knows the viewer
+
+    @property
+    def roll_back_to(self) -> str:
+        """The commit live before the live one, when the live one was a plain deploy over it."""
+        if self.live is None or self.live.kind != Kind.DEPLOY:
+            return ""
+        return self.live.previous_sha
 
 
 def _usual_durations(target_ids: list[int]) -> dict[int, float]:
@@ -123,12 +131,13 @@ def app_summaries(apps: list[App]) -> list[tuple[App, list[TargetSummary]]]:
     return [(app, summaries[app.pk]) for app in apps]
 
 
-def state_version(apps: list[App], *, with_log_lines: bool = True) -> str:
+def state_version(apps: list[App], *, with_log_lines: bool = True, with_heads: bool = False) -> str:
     """A fingerprint of what the dashboard and app pages show about these apps' targets.
 
     The dashboard shows a running deployment's last line, so its fingerprint changes with every
     line (`with_log_lines`); the app page does not, and re-rendering it every poll would take the
-    keyboard focus away.
+    keyboard focus away. `with_heads`: the branches' tips too, so an open app page shows a
+    fetched commit (and how far behind each target now is) without a reload.
     """
     newest = Deployment.objects.filter(target_id=OuterRef("pk")).order_by("-id").values("id")[:1]
     targets = list(
@@ -154,12 +163,19 @@ def state_version(apps: list[App], *, with_log_lines: bool = True) -> str:
         )
     ready = [mirror.exists(app) for app in apps]  # an app page waiting for its first clone reloads
     last_ids = [t[2] for t in targets if t[2]]
-    last_status = dict(Deployment.objects.filter(id__in=last_ids).values_list("id", "status"))
+    # With its health: the dashboard marks a live commit whose check failed.
+    last_status = {
+        pk: (status, health)
+        for pk, status, health in Deployment.objects.filter(id__in=last_ids).values_list("id", "status", "health")
+    }
     now = timezone.now()
     locks = list(
         Lock.objects.filter(Q(until__isnull=True) | Q(until__gt=now), target_id__in=ids)
         .order_by("target_id")
         .values_list("target_id", "reason", "by")
     )
-    seen = repr((targets, active, sorted(lines.items()), sorted(last_status.items()), locks, ready))
+    heads = []
+    if with_heads:
+        heads = [sorted(mirror.heads(app).items()) for app, fetched in zip(apps, ready, strict=True) if fetched]
+    seen = repr((targets, active, sorted(lines.items()), sorted(last_status.items()), locks, ready, heads))
     return hashlib.sha256(seen.encode()).hexdigest()[:16]

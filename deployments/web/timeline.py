@@ -10,6 +10,7 @@ from django.urls import reverse
 from deployments import selectors
 from deployments.models import Deployment, Status
 from deployments.selectors import CommitRow
+from deployments.web.drift import Drift
 from projects import ci, mirror
 from projects.access import Grant
 from projects.locks import active_lock
@@ -31,6 +32,8 @@ class Column:
     admin: bool = False  # may override the CI gate (on the confirmation page)
     # Whether the branch shown grows from what is live: if not, its commits are not fast-forwards.
     fast_forward: bool = True
+    head: str = ""  # the tip of the branch shown
+    drift: Drift | None = None  # where the live commit came from, how far behind it is
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,15 @@ class Button:
     url: str = ""  # the target's deploy URL (POST to deploy, GET with ?ref= to confirm)
     confirm: str = ""  # why the deploy goes through the confirmation page: protected, diverged, ci
     id: str = ""  # stable across live refreshes, so keyboard focus survives them
+    # The one button of the row drawn as the main action: a commit newer than what is live
+    # (or, with nothing live yet, the branch's head), never a rollback or a redeploy.
+    primary: bool = False
+    promote: bool = False  # the commit is live on another target: the deploy promotes it
 
     @property
     def label(self) -> str:
+        if self.promote:
+            return f"Promote to {self.target.name}"
         if self.kind == "rollback":
             return f"Roll back {self.target.name}"
         if self.kind == "redeploy":
@@ -77,6 +86,7 @@ def columns(app: App, grant: Grant, targets: list[Target], shas: list[str], *, h
             lock=lock,
             deploy_url=reverse("deploy", args=[app.slug, target.slug]),
             admin=grant.at_least(Role.ADMIN),
+            head=head,
         )
         if target.live_sha:
             column.older = mirror.ancestors_among(app, target.live_sha, shas)
@@ -110,11 +120,19 @@ def buttons(row: CommitRow, page_columns: list[Column]) -> list[Button]:
             elif problem:
                 why_not = f"{problem} Ask an app admin to override, or wait for CI."
                 reason, short = "ci", _ci_short(row)
-        if not confirm and not why_not and kind == "deploy" and target.live_sha:
+        if not confirm and not why_not:
+            # Every action on a protected target is confirmed, a first deploy and a redeploy too.
             if target.protected:
                 confirm = "protected"
-            elif not column.fast_forward:
+            elif kind == "deploy" and target.live_sha and not column.fast_forward:
                 confirm = "diverged"
+        # A commit live on another target is promoted through the confirmation (what's going
+        # out); one row never offers both a promote and another action for the same target.
+        promote = kind == "deploy" and any(t.pk != target.pk for t in row.live_on)
+        if promote and not why_not and not confirm:
+            confirm = "promote"
+        newer = bool(target.live_sha) and column.fast_forward
+        first = not target.live_sha and (not column.head or sha == column.head)
         made.append(
             Button(
                 target=target,
@@ -125,6 +143,8 @@ def buttons(row: CommitRow, page_columns: list[Column]) -> list[Button]:
                 url=column.deploy_url,
                 confirm=confirm,
                 id=f"deploy-{row.commit.short}-{target.slug}",
+                primary=kind == "deploy" and (newer or first),
+                promote=promote,
             )
         )
     return made

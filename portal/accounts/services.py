@@ -272,11 +272,17 @@ def token_create(*, actor: Actor, user, name: str, expires_at: datetime | None =
     return token, raw
 
 
-def token_revoke(*, actor: Actor, token_id: int) -> None:
-    """Revoke one token: its owner or staff. Someone else's token is a 404, as if it did not exist."""
+def token_for(*, actor: Actor, token_id: int) -> ApiToken:
+    """A token the actor may revoke: their own, or anyone's for staff. Someone else's is a 404."""
     token = ApiToken.objects.select_related("user", "ci_app").filter(pk=token_id).first()
     if token is None or not _may_manage_tokens_of(actor, token.user):
         raise Http404("No such token.")
+    return token
+
+
+def token_revoke(*, actor: Actor, token_id: int) -> None:
+    """Revoke one token: its owner or staff. Someone else's token is a 404, as if it did not exist."""
+    token = token_for(actor=actor, token_id=token_id)
     token_delete(actor=actor, token=token, detail=f"Revoked API token '{token.name}' of {token.user.username}.")
 
 

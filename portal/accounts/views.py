@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.accounts import services as accounts
 from portal.accounts import sso
@@ -101,8 +101,13 @@ def token_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    accounts.token_revoke(actor=Actor.from_request(request, "web"), token_id=token_id)
+    """GET asks first (which token, what stops working); POST revokes."""
+    actor = Actor.from_request(request, "web")
+    if request.method == "GET":
+        token = accounts.token_for(actor=actor, token_id=token_id)
+        return render(request, "portal/revoke_token.html", {"token": token})
+    accounts.token_revoke(actor=actor, token_id=token_id)
     messages.info(request, "Token revoked.")
     return redirect("profile")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
+from pydantic import StrictInt
 
 from portal.apiauth import actor
 from portal.paging import page_number
@@ -41,6 +43,13 @@ class TargetOut(Schema):
     live_sha: str
     locked: bool
     lock: LockOut | None
+    require_approval: bool
+    approval_minutes: int
+    windows: list[dict]
+    rollbacks_during_freeze: bool
+    health_url: str
+    health_timeout: int
+    auto_rollback: bool
 
 
 class AppOut(Schema):
@@ -80,6 +89,13 @@ class TargetIn(Schema):
     required_contexts: list[str] | None = None
     auto_deploy_branch: str | None = None
     timeout_seconds: int | None = Field(None, ge=1)
+    require_approval: bool | None = None
+    approval_minutes: StrictInt | None = None  # a positive whole number (the service checks the range)
+    windows: list[Any] | None = None
+    rollbacks_during_freeze: bool | None = None
+    health_url: str | None = Field(None, max_length=1000)
+    health_timeout: int | None = Field(None, ge=5, le=3600)
+    auto_rollback: bool | None = None
 
 
 class TargetPatch(Schema):
@@ -93,6 +109,13 @@ class TargetPatch(Schema):
     required_contexts: list[str] | None = None
     auto_deploy_branch: str | None = None
     timeout_seconds: int | None = Field(None, ge=1)
+    require_approval: bool | None = None
+    approval_minutes: StrictInt | None = None  # a positive whole number (the service checks the range)
+    windows: list[Any] | None = None
+    rollbacks_during_freeze: bool | None = None
+    health_url: str | None = Field(None, max_length=1000)
+    health_timeout: int | None = Field(None, ge=5, le=3600)
+    auto_rollback: bool | None = None
 
 
 def target_out(target: Target) -> dict:
@@ -104,6 +127,13 @@ def target_out(target: Target) -> dict:
         "live_sha": target.live_sha,
         "locked": lock is not None,
         "lock": {"reason": lock.reason, "by": lock.by, "until": lock.until} if lock else None,
+        "require_approval": target.require_approval,
+        "approval_minutes": target.approval_minutes,
+        "windows": target.windows,
+        "rollbacks_during_freeze": target.rollbacks_during_freeze,
+        "health_url": target.health_url,
+        "health_timeout": target.health_timeout,
+        "auto_rollback": target.auto_rollback,
     }
 
 

@@ -9,7 +9,7 @@ from ninja import Query, Router, Schema
 
 from portal.apiauth import actor
 from portal.audit import queries as audit_log
-from portal.paging import MAX_PAGE
+from portal.paging import MAX_PAGE, page_ids
 from projects import access
 
 router = Router(tags=["audit"])
@@ -45,5 +45,5 @@ def list_audit(
         {"app": app, "user": user, "action": action, "target": target, "since": since, "until": until}
     )
     events = audit_log.events(apps=scope, filters=filters)
-    start = (page - 1) * PAGE_SIZE
-    return list(events[start : start + PAGE_SIZE].values(*AuditOut.model_fields))
+    ids = page_ids(events, page=page, per_page=PAGE_SIZE)[:PAGE_SIZE]  # skips within the index
+    return list(events.filter(pk__in=ids).values(*AuditOut.model_fields))
