@@ -25,7 +25,7 @@ from portal.actor import Actor
 from portal.audit import events as audit
 from portal.errors import BadRequest, Conflict
 from projects import access
-from projects.models import App, Role
+from projects.models import App, Role, Target
 
 log = logging.getLogger("bartender.approval")
 
@@ -201,13 +201,19 @@ def pending(user, app: App | None = None) -> QuerySet[Deployment]:
     """Deployments waiting for approval in the apps `user` may see (or in `app`), oldest first."""
     found = Deployment.objects.filter(status=Status.PENDING_APPROVAL)
     if app is not None and access.grant_for(user, app).at_least(Role.VIEWER):
-        # By target ids: the (target, status, id) index reaches the few pending rows directly,
-        # where the app's column would walk its whole history.
-        found = found.filter(target_id__in=[target.pk for target in app.targets.all()])
+        return pending_on(list(app.targets.all()))
     else:
         found = found.filter(app__in=access.visible_apps(user))
         if app is not None:
             found = found.filter(app=app)
+    return found.select_related("app", "target").order_by("id")
+
+
+def pending_on(targets: list[Target]) -> QuerySet[Deployment]:
+    """Deployments waiting for approval on `targets`, which the caller has shown the user, oldest
+    first. By target ids: the (target, status, id) index reaches the few pending rows directly,
+    where the app's column would walk its whole history."""
+    found = Deployment.objects.filter(status=Status.PENDING_APPROVAL, target_id__in=[t.pk for t in targets])
     return found.select_related("app", "target").order_by("id")
 
 

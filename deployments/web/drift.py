@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import OuterRef, Subquery
+
 from deployments.models import Deployment, Status
 from projects import mirror
 from projects.git import GitError
@@ -49,15 +51,12 @@ def for_targets(app: App, targets: list[Target]) -> dict[int, Drift]:
     head = heads.get(app.default_branch, "")
     lives = {t.pk: t.live_sha for t in live}
     # The live sha is the sha of the target's newest success (the contract's live_sha): one
-    # index seek per target for its ref, never a read of every success of that sha.
-    newest = {
-        t.pk: Deployment.objects.filter(target_id=t.pk, status=Status.SUCCEEDED)
-        .order_by("-id")
-        .values_list("sha", "ref")
-        .first()
-        for t in live
-    }
-    refs = {pk: row[1] for pk, row in newest.items() if row is not None and row[0] == lives[pk]}
+    # index seek per target for its ref, all in one query, never a read of every success.
+    newest = Deployment.objects.filter(target_id=OuterRef("pk"), status=Status.SUCCEEDED).order_by("-id")
+    rows = Target.objects.filter(pk__in=lives).annotate(
+        newest_sha=Subquery(newest.values("sha")[:1]), newest_ref=Subquery(newest.values("ref")[:1])
+    )
+    refs = {pk: ref for pk, sha, ref in rows.values_list("pk", "newest_sha", "newest_ref") if sha == lives[pk]}
     found = {}
     for target in live:
         found[target.pk] = Drift(

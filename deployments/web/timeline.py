@@ -175,8 +175,11 @@ def live_marks(row: CommitRow) -> list[tuple[Target, Deployment | None]]:
 def in_flight(app: App, shas: list[str]) -> dict[str, list[Deployment]]:
     """Queued and running deployments of the page's commits, to mark them on the timeline."""
     by_sha: dict[str, list[Deployment]] = defaultdict(list)
+    # By target and status (the deploy_target_status index): the few waiting or running rows,
+    # not every deployment ever made of the page's commits.
+    targets = Target.objects.filter(app=app).values("pk")
     active = (
-        Deployment.objects.filter(app=app, sha__in=shas, status__in=[Status.QUEUED, Status.RUNNING])
+        Deployment.objects.filter(target_id__in=targets, status__in=[Status.QUEUED, Status.RUNNING], sha__in=shas)
         .select_related("target")
         .order_by("id")
     )
