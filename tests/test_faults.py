@@ -65,6 +65,21 @@ def test_the_reaper_records_a_lost_push_that_landed_as_succeeded_confirmed_from_
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_lost_release_rollback_is_never_confirmed_by_the_git_ref_it_does_not_move(app, users, repo, remote):
+    sha = repo.shas[-1]
+    landed(repo, remote, sha)  # the ref holds the sha from an earlier push, not from this rollback
+    lost = lost_deployment(app, users, sha)
+    Deployment.objects.filter(pk=lost.pk).update(kind="release_rollback")
+
+    assert reaper.reap()["lost"] == 1
+
+    lost.refresh_from_db()
+    assert lost.status == "failed"
+    assert lost.reason == "worker lost"
+    assert "a release rollback is not a push" in log_text(lost)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_reaper_fails_a_lost_push_the_remote_does_not_hold(app, users, repo, remote):
     landed(repo, remote, repo.shas[0])  # an earlier deployment's
     lost = lost_deployment(app, users, repo.shas[-1])

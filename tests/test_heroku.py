@@ -103,6 +103,20 @@ def test_an_unreadable_release_never_fails_a_pushed_deployment(prod, api, worker
     assert any("The Heroku release could not be read" in line and "rate limit" in line for line in lines)
 
 
+def test_a_fast_rollback_to_an_approval_target_waits_for_a_second_person(prod, api, worker, repo, heroku, http_git):
+    first = deploy(api, worker, repo.shas[-2])
+    deploy(api, worker, "main")
+    Target.objects.filter(slug="prod").update(require_approval=True)
+
+    response = worker(lambda: api("deployer").post(f"/api/deployments/{first.pk}/release-rollback", {}))
+
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == "pending_approval"
+    assert Deployment.objects.get(pk=response.json()["id"]).status == "pending_approval"
+    assert heroku.releases["shop-prod"][-1]["description"] != "Rollback to v1"  # Heroku was not called
+    assert Target.objects.get(slug="prod").live_sha == repo.shas[-1]
+
+
 def test_fast_rollback_brings_back_an_earlier_release_without_a_push(prod, api, worker, repo, heroku, http_git):
     first = deploy(api, worker, repo.shas[-2])
     deploy(api, worker, "main")

@@ -27,7 +27,7 @@ from deployments.credentials import CannotRun, api_key
 from deployments.engine import push
 from deployments.engine.claim import start_next, worker_name
 from deployments.engine.finish import finish
-from deployments.models import Deployment, Status
+from deployments.models import Deployment, Kind, Status
 from projects import git
 from projects.git import GitError
 from projects.validators import url_problem
@@ -49,6 +49,9 @@ def settle(deployment: Deployment, *, cause: str) -> bool:
     """
     short, target = deployment.sha[:7], deployment.target
     try:
+        if deployment.kind == Kind.RELEASE_ROLLBACK:
+            # A Heroku API call, not a push: the git ref says nothing about which release runs.
+            raise GitError("a release rollback is not a push, so the remote's ref cannot confirm it")
         problem = url_problem(target.push_url)
         if problem:
             raise GitError(f"The remote URL {problem}.")

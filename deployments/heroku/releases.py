@@ -70,6 +70,9 @@ def release_rollback_request(
         ci_override=override,
         kind=Kind.RELEASE_ROLLBACK,
         rollback_of=deployment,
+        # A person's rollback to an approval target waits for a second person like any request;
+        # only the automatic health rollback (system) restores without one.
+        pending_approval=target.require_approval,
     )
 
 
