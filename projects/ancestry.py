@@ -17,6 +17,7 @@ side of a merge) are not indexed: callers ask git for those, as before.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -62,7 +63,7 @@ def refresh(*, app_id: int, repo: Path, head: str) -> None:
         if chain is not None:  # a fast-forward along the first parents: add the new commits
             places = _places(graph, chain, base=base)
             _store(app_id, meta["token"], places, merge=True)
-            cache.set(_meta_key(app_id), {**meta, "head": head, "place": _tuple(places[head])}, timeout=None)
+            _set_meta(app_id, {**meta, "head": head, "place": _tuple(places[head])})
             return
     graph = _graph(repo, head, exclude="")
     chain = _chain(graph, head, stop="")
@@ -71,7 +72,7 @@ def refresh(*, app_id: int, repo: Path, head: str) -> None:
     places = _places(graph, chain, base=None)
     token = uuid.uuid4().hex[:12]
     _store(app_id, token, places, merge=False)
-    cache.set(_meta_key(app_id), {"head": head, "token": token, "place": _tuple(places[head])}, timeout=None)
+    _set_meta(app_id, {"head": head, "token": token, "place": _tuple(places[head])})
     if meta:
         cache.delete_many([_shard_key(app_id, meta["token"], shard) for shard in _SHARDS])
 
@@ -140,10 +141,34 @@ def _store(app_id: int, token: str, places: dict[str, Place], *, merge: bool) ->
 _known: dict[tuple[int, str, str], Place] = {}
 
 
-def places(*, app_id: int, shas: Iterable[str]) -> dict[str, Place]:
-    """The places of those `shas` that lie on the app's indexed chain (two cache reads at most)."""
-    wanted = {sha for sha in shas if sha}
+# Each app's chain description, as this process last read it: (monotonic time read, meta).
+_metas: dict[int, tuple[float, dict | None]] = {}
+# How long a process answers from the chain it last read. Places come from one chain at a time,
+# so a chain a little stale is still consistent: commits newer than it only go to git meanwhile.
+META_FRESH_SECONDS = 5.0
+
+
+def _meta(app_id: int) -> dict | None:
+    seen = _metas.get(app_id)
+    if seen is not None and time.monotonic() - seen[0] < META_FRESH_SECONDS:
+        return seen[1]
     meta = cache.get(_meta_key(app_id))
+    _metas[app_id] = (time.monotonic(), meta)
+    return meta
+
+
+def _set_meta(app_id: int, meta: dict) -> None:
+    cache.set(_meta_key(app_id), meta, timeout=None)
+    _metas[app_id] = (time.monotonic(), meta)
+
+
+def places(*, app_id: int, shas: Iterable[str]) -> dict[str, Place]:
+    """The places of those `shas` that lie on the app's indexed chain (two cache reads at most,
+    none for a chain and commits this process read in the last seconds)."""
+    wanted = {sha for sha in shas if sha}
+    if not wanted:
+        return {}
+    meta = _meta(app_id)
     if not meta or not wanted:
         return {}
     token = meta["token"]
