@@ -286,3 +286,12 @@ def clock(tmp_path: Path, settings, monkeypatch):
             return portal_clock.now()
 
     return Clock()
+
+
+@pytest.fixture
+def approval_target(app, users) -> Target:
+    """Staging needs a second person within 30 minutes; `reviewer`, another deployer, may give it."""
+    Target.objects.filter(slug="staging").update(require_approval=True, approval_minutes=30)
+    users["reviewer"] = type(users["deployer"]).objects.create_user("reviewer", password="pw-reviewer-Long1")
+    Access.objects.create(app=app, user=users["reviewer"], role=Role.DEPLOYER)
+    return Target.objects.get(slug="staging")

@@ -19,35 +19,16 @@ from tests.helpers import DEPLOYS, Api
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def approval_target(app, users) -> Target:
-    """Staging needs a second person; another deployer (`reviewer`) may give it."""
-    Target.objects.filter(slug="staging").update(require_approval=True, approval_minutes=30)
-    users["reviewer"] = type(users["deployer"]).objects.create_user("reviewer", password="pw-reviewer-Long1")
-    Access.objects.create(app=app, user=users["reviewer"], role=Role.DEPLOYER)
-    return Target.objects.get(slug="staging")
-
-
-@pytest.fixture
-def as_user(users):
-    def make(name: str) -> Api:
-        return Api(ApiToken.issue(user=users[name], name="test")[1])
-
-    return make
-
-
-def request(as_user, worker, name: str = "deployer", **body) -> dict:
-    response = worker(lambda: as_user(name).post(DEPLOYS, {"ref": "main", **body}))
+def request(api, worker, name: str = "deployer", **body) -> dict:
+    response = worker(lambda: api(name).post(DEPLOYS, {"ref": "main", **body}))
     assert response.status_code == 202, response.content
     return response.json()
 
 
-def test_a_request_to_an_approval_target_waits_pending_and_queues_nothing(
-    approval_target, as_user, worker, remote, clock
-):
+def test_a_request_to_an_approval_target_waits_pending_and_queues_nothing(approval_target, api, worker, remote, clock):
     clock.set(START)
 
-    answer = request(as_user, worker)
+    answer = request(api, worker)
 
     assert answer["status"] == "pending_approval"
     deployment = Deployment.objects.get(pk=answer["id"])
@@ -55,14 +36,14 @@ def test_a_request_to_an_approval_target_waits_pending_and_queues_nothing(
     assert abs(deployment.approval_expires_at - (START + timedelta(minutes=30))) < timedelta(seconds=30)
     requested = AuditEvent.objects.get(action="deployment.requested", deployment=deployment.pk)
     assert "waits for approval" in requested.detail
-    shown = as_user("viewer").get(f"/api/deployments/{deployment.pk}").json()
+    shown = api("viewer").get(f"/api/deployments/{deployment.pk}").json()
     assert (shown["status"], shown["approved_by"]) == ("pending_approval", None)
 
 
-def test_another_deployer_approves_and_the_deployment_runs(approval_target, as_user, worker, repo, remote):
-    pending = request(as_user, worker)
+def test_another_deployer_approves_and_the_deployment_runs(approval_target, api, worker, repo, remote):
+    pending = request(api, worker)
 
-    response = worker(lambda: as_user("reviewer").post(f"/api/deployments/{pending['id']}/approve"))
+    response = worker(lambda: api("reviewer").post(f"/api/deployments/{pending['id']}/approve"))
 
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "queued" and response.json()["approved_by"] == "reviewer"
@@ -73,10 +54,10 @@ def test_another_deployer_approves_and_the_deployment_runs(approval_target, as_u
     assert approved.actor == "reviewer"
 
 
-def test_the_requester_cannot_approve_their_own_deployment(approval_target, as_user, worker, remote):
-    pending = request(as_user, worker)
+def test_the_requester_cannot_approve_their_own_deployment(approval_target, api, worker, remote):
+    pending = request(api, worker)
 
-    response = worker(lambda: as_user("deployer").post(f"/api/deployments/{pending['id']}/approve"))
+    response = worker(lambda: api("deployer").post(f"/api/deployments/{pending['id']}/approve"))
 
     assert response.status_code == 403
     assert response.json() == {"detail": "you cannot approve your own deployment"}
@@ -85,16 +66,16 @@ def test_the_requester_cannot_approve_their_own_deployment(approval_target, as_u
     assert remote_head(remote) == ""
 
 
-def test_a_viewer_cannot_approve_and_an_outsider_cannot_see_it(approval_target, as_user, worker):
-    pending = request(as_user, worker)
+def test_a_viewer_cannot_approve_and_an_outsider_cannot_see_it(approval_target, api, worker):
+    pending = request(api, worker)
 
-    assert as_user("viewer").post(f"/api/deployments/{pending['id']}/approve").status_code == 403
-    assert as_user("outsider").post(f"/api/deployments/{pending['id']}/approve").status_code == 404
+    assert api("viewer").post(f"/api/deployments/{pending['id']}/approve").status_code == 403
+    assert api("outsider").post(f"/api/deployments/{pending['id']}/approve").status_code == 404
     assert Deployment.objects.get(pk=pending["id"]).status == "pending_approval"
 
 
-def test_a_ci_token_cannot_approve(approval_target, as_user, worker, users, app):
-    pending = request(as_user, worker)
+def test_a_ci_token_cannot_approve(approval_target, api, worker, users, app):
+    pending = request(api, worker)
     token = Api(ApiToken.issue(user=users["app_admin"], name="ci", ci_app=app)[1])
 
     response = token.post(f"/api/deployments/{pending['id']}/approve")
@@ -104,68 +85,68 @@ def test_a_ci_token_cannot_approve(approval_target, as_user, worker, users, app)
     assert AuditEvent.objects.filter(action="denied", actor="app_admin").exists()
 
 
-def test_the_system_never_approves(approval_target, as_user, worker):
+def test_the_system_never_approves(approval_target, api, worker):
     from django.http import Http404
 
     from portal.actor import Actor
 
-    deployment = Deployment.objects.get(pk=request(as_user, worker)["id"])
+    deployment = Deployment.objects.get(pk=request(api, worker)["id"])
 
     with pytest.raises(Http404):
         approval.approve(actor=Actor.system(), deployment=deployment)
     assert Deployment.objects.get(pk=deployment.pk).status == "pending_approval"
 
 
-def test_a_protected_target_needs_an_approver_who_may_deploy_there(approval_target, as_user, worker, users):
+def test_a_protected_target_needs_an_approver_who_may_deploy_there(approval_target, api, worker, users):
     Target.objects.filter(pk=approval_target.pk).update(protected=True)
     Access.objects.filter(user=users["deployer"]).update(deploy_protected=True)
-    pending = request(as_user, worker)
+    pending = request(api, worker)
 
-    refused = as_user("reviewer").post(f"/api/deployments/{pending['id']}/approve")
-    approved = worker(lambda: as_user("app_admin").post(f"/api/deployments/{pending['id']}/approve"))
+    refused = api("reviewer").post(f"/api/deployments/{pending['id']}/approve")
+    approved = worker(lambda: api("app_admin").post(f"/api/deployments/{pending['id']}/approve"))
 
     assert refused.status_code == 403 and "protected" in refused.json()["detail"]
     assert approved.status_code == 200
     assert Deployment.objects.get(pk=pending["id"]).approved_by == "app_admin"
 
 
-def test_approving_what_is_not_pending_is_a_conflict(approval_target, as_user, worker):
-    pending = request(as_user, worker)
-    worker(lambda: as_user("reviewer").post(f"/api/deployments/{pending['id']}/approve"))
+def test_approving_what_is_not_pending_is_a_conflict(approval_target, api, worker):
+    pending = request(api, worker)
+    worker(lambda: api("reviewer").post(f"/api/deployments/{pending['id']}/approve"))
 
-    again = as_user("app_admin").post(f"/api/deployments/{pending['id']}/approve")
+    again = api("app_admin").post(f"/api/deployments/{pending['id']}/approve")
 
     assert again.status_code == 409
     assert "not waiting for approval" in again.json()["detail"]
     assert AuditEvent.objects.filter(action="deployment.approved").count() == 1
 
 
-def test_rejecting_cancels_with_the_reason(approval_target, as_user, worker, remote):
-    pending = request(as_user, worker)
+def test_rejecting_cancels_with_the_reason(approval_target, api, worker, remote):
+    pending = request(api, worker)
 
     reject = f"/api/deployments/{pending['id']}/reject"
-    response = worker(lambda: as_user("reviewer").post(reject, {"reason": "not on a Friday"}))
+    response = worker(lambda: api("reviewer").post(reject, {"reason": "not on a Friday"}))
 
     assert response.status_code == 200, response.content
     assert (response.json()["status"], response.json()["reason"]) == ("cancelled", "not on a Friday")
     rejected = AuditEvent.objects.get(action="deployment.rejected", deployment=pending["id"])
     assert rejected.actor == "reviewer" and "not on a Friday" in rejected.detail
     assert remote_head(remote) == ""
-    assert as_user("app_admin").post(f"/api/deployments/{pending['id']}/approve").status_code == 409
+    assert api("app_admin").post(f"/api/deployments/{pending['id']}/approve").status_code == 409
 
 
-def test_a_rejection_needs_a_reason(approval_target, as_user, worker):
-    pending = request(as_user, worker)
+def test_a_rejection_needs_a_reason(approval_target, api, worker):
+    pending = request(api, worker)
 
-    response = as_user("reviewer").post(f"/api/deployments/{pending['id']}/reject", {"reason": "  "})
+    response = api("reviewer").post(f"/api/deployments/{pending['id']}/reject", {"reason": "  "})
 
     assert response.status_code == 400 and response.json()["detail"].startswith("reason:")
     assert Deployment.objects.get(pk=pending["id"]).status == "pending_approval"
 
 
-def test_an_approval_not_given_in_time_expires_and_cancels(approval_target, as_user, worker, remote, clock):
+def test_an_approval_not_given_in_time_expires_and_cancels(approval_target, api, worker, remote, clock):
     clock.set(START)
-    pending = request(as_user, worker)
+    pending = request(api, worker)
 
     clock.set(START + timedelta(minutes=29))
     reaper.reap()
@@ -178,24 +159,24 @@ def test_an_approval_not_given_in_time_expires_and_cancels(approval_target, as_u
     assert (deployment.status, deployment.reason) == ("cancelled", "approval expired")
     cancelled = AuditEvent.objects.get(action="deployment.cancelled", deployment=deployment.pk)
     assert cancelled.actor == "system" and "approval expired" in cancelled.detail
-    late = worker(lambda: as_user("reviewer").post(f"/api/deployments/{deployment.pk}/approve"))
+    late = worker(lambda: api("reviewer").post(f"/api/deployments/{deployment.pk}/approve"))
     assert late.status_code == 409
     assert remote_head(remote) == ""
 
 
-def test_an_approval_after_the_deadline_but_before_the_sweep_is_refused(approval_target, as_user, worker, clock):
+def test_an_approval_after_the_deadline_but_before_the_sweep_is_refused(approval_target, api, worker, clock):
     clock.set(START)
-    pending = request(as_user, worker)
+    pending = request(api, worker)
     clock.set(START + timedelta(hours=2))
 
-    late = worker(lambda: as_user("reviewer").post(f"/api/deployments/{pending['id']}/approve"))
+    late = worker(lambda: api("reviewer").post(f"/api/deployments/{pending['id']}/approve"))
 
     assert late.status_code == 409 and "expired" in late.json()["detail"]
     assert Deployment.objects.get(pk=pending["id"]).reason == "approval expired"
 
 
-def test_an_app_admin_may_skip_the_approval_with_a_reason(approval_target, as_user, worker, repo, remote):
-    answer = request(as_user, worker, "app_admin", approval_override_reason="outage, the reviewer is asleep")
+def test_an_app_admin_may_skip_the_approval_with_a_reason(approval_target, api, worker, repo, remote):
+    answer = request(api, worker, "app_admin", approval_override_reason="outage, the reviewer is asleep")
 
     deployment = Deployment.objects.get(pk=answer["id"])
     assert deployment.status == "succeeded", deployment.reason
@@ -204,8 +185,8 @@ def test_an_app_admin_may_skip_the_approval_with_a_reason(approval_target, as_us
     assert skipped.actor == "app_admin" and "outage, the reviewer is asleep" in skipped.detail
 
 
-def test_a_deployer_may_not_skip_the_approval(approval_target, as_user, worker):
-    response = worker(lambda: as_user("deployer").post(DEPLOYS, {"ref": "main", "approval_override_reason": "hurry"}))
+def test_a_deployer_may_not_skip_the_approval(approval_target, api, worker):
+    response = worker(lambda: api("deployer").post(DEPLOYS, {"ref": "main", "approval_override_reason": "hurry"}))
 
     assert response.status_code == 403
     assert not Deployment.objects.exists()
@@ -213,11 +194,11 @@ def test_a_deployer_may_not_skip_the_approval(approval_target, as_user, worker):
 
 
 def test_an_approver_who_lost_access_since_does_not_count_at_start(
-    approval_target, as_user, worker, users, remote, django_capture_on_commit_callbacks
+    approval_target, api, worker, users, remote, django_capture_on_commit_callbacks
 ):
-    pending = request(as_user, worker)
+    pending = request(api, worker)
     with django_capture_on_commit_callbacks(execute=False):  # approved, but no worker runs it yet
-        assert as_user("reviewer").post(f"/api/deployments/{pending['id']}/approve").status_code == 200
+        assert api("reviewer").post(f"/api/deployments/{pending['id']}/approve").status_code == 200
     Access.objects.filter(user=users["reviewer"]).update(role=Role.VIEWER)
 
     tasks.run_deployment(pending["id"])
@@ -228,10 +209,10 @@ def test_an_approver_who_lost_access_since_does_not_count_at_start(
     assert remote_head(remote) == ""
 
 
-def test_the_requester_may_cancel_a_pending_deployment(approval_target, as_user, worker):
-    pending = request(as_user, worker)
+def test_the_requester_may_cancel_a_pending_deployment(approval_target, api, worker):
+    pending = request(api, worker)
 
-    response = as_user("deployer").post(f"/api/deployments/{pending['id']}/cancel")
+    response = api("deployer").post(f"/api/deployments/{pending['id']}/cancel")
 
     assert response.status_code == 202 and response.json()["status"] == "cancelled"
 
@@ -261,7 +242,7 @@ def test_approval_minutes_must_be_a_positive_whole_number(app, api, minutes):
 
 
 def test_webhooks_hear_of_the_approval_request_with_a_link_and_of_a_skipped_approval(
-    approval_target, as_user, worker, api, settings, django_capture_on_commit_callbacks
+    approval_target, api, worker, settings, django_capture_on_commit_callbacks
 ):
     settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     settings.SITE_URL = "https://deploy.example.com"
@@ -269,9 +250,9 @@ def test_webhooks_hear_of_the_approval_request_with_a_link_and_of_a_skipped_appr
         for name, url, kind in (("chat", slack.url, "slack"), ("bot", hook.url, "json")):
             made = api("app_admin").post("/api/apps/shop/webhooks", {"name": name, "url": url, "format": kind})
             assert made.status_code == 201, made.content
-        pending = request(as_user, worker)
+        pending = request(api, worker)
         drain(django_capture_on_commit_callbacks)
-        request(as_user, worker, "app_admin", approval_override_reason="hotfix <now>")
+        request(api, worker, "app_admin", approval_override_reason="hotfix <now>")
         drain(django_capture_on_commit_callbacks)
 
     link = f"https://deploy.example.com/deployments/{pending['id']}/"
