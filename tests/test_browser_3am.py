@@ -20,12 +20,11 @@ from projects import mirror
 from projects.models import Lock, Target
 from tests.gitutil import bare_remote, remote_head
 from tests.helpers import wait_for
-from tests.test_browser_pages import browser  # noqa: F401 - the module's Chromium, shared
+from tests.test_browser_pages import browser, signed_in_pages  # noqa: F401 - the module's Chromium, shared
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-WAIT_MS = 60_000
 ZONE = "Europe/Berlin"  # the viewer's zone: not the server's UTC, so the label shows
 
 
@@ -39,23 +38,7 @@ def site(app, remote, live_server, start_cluster) -> str:
 
 @pytest.fixture
 def open_as(browser, site) -> Iterator:  # noqa: F811 - the imported fixture
-    contexts = []
-
-    def login(role: str, *, width: int = 1280, height: int = 800):
-        context = browser.new_context(viewport={"width": width, "height": height}, timezone_id=ZONE)
-        context.set_default_timeout(WAIT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(site + "/accounts/login/")
-        page.get_by_label("Username").fill(role)
-        page.get_by_label("Password").fill(f"pw-{role}-Long1")
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(site + "/")
-        return page
-
-    yield login
-    for context in contexts:
-        context.close()
+    yield from signed_in_pages(browser, site, width=1280, height=800, timezone_id=ZONE)
 
 
 def screenshot(page, name: str) -> None:

@@ -85,12 +85,13 @@ def site(app, remote, live_server, start_cluster):
     return live_server.url
 
 
-@pytest.fixture
-def open_as(browser, site) -> Iterator:
+def signed_in_pages(browser, site: str, *, width: int, height: int, **options) -> Iterator:
+    """Yield `login(role, width=, height=)`: a page signed in as `role` in a browser context of its
+    own (`options` go to every context); the contexts are closed afterwards."""
     contexts = []
 
-    def login(role: str, *, width: int = 1200, height: int = 900):
-        context = browser.new_context(viewport={"width": width, "height": height})
+    def login(role: str, *, width: int = width, height: int = height):
+        context = browser.new_context(viewport={"width": width, "height": height}, **options)
         context.set_default_timeout(WAIT_MS)
         contexts.append(context)
         page = context.new_page()
@@ -104,6 +105,11 @@ def open_as(browser, site) -> Iterator:
     yield login
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def open_as(browser, site) -> Iterator:
+    yield from signed_in_pages(browser, site, width=1200, height=900)
 
 
 def shot(page, name: str) -> None:
