@@ -10,6 +10,7 @@ import json
 import socket
 import socketserver
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.test import Client
@@ -42,11 +43,15 @@ def github(event: str, payload: dict, *, secret: str = SECRET, app: str = "shop"
 
 
 class Receiver:
-    """A loopback HTTP endpoint that records each POST (and GET, which a followed redirect
-    becomes) and answers from `codes` (then 200); a 3xx answer points at `location`."""
+    """A loopback HTTP endpoint that records each POST and GET (a webhook, a health check) and
+    answers from `codes` (then 200), or with what `answer()` says for each request when given;
+    a 3xx answer points at `location`."""
 
-    def __init__(self, codes: list[int] | None = None, location: str = "") -> None:
+    def __init__(
+        self, codes: list[int] | None = None, location: str = "", *, answer: Callable[[], int] | None = None
+    ) -> None:
         self.codes = list(codes or [])
+        self.answer = answer
         self.location = location
         self.received: list[dict] = []
         receiver = self
@@ -61,7 +66,10 @@ class Receiver:
                     {"method": self.command, "headers": dict(self.headers.items()), "body": body,
                      "json": json.loads(body) if body else None}
                 )  # fmt: skip
-                code = receiver.codes.pop(0) if receiver.codes else 200
+                if receiver.answer is not None:
+                    code = receiver.answer()
+                else:
+                    code = receiver.codes.pop(0) if receiver.codes else 200
                 self.send_response(code)
                 if 300 <= code < 400 and receiver.location:
                     self.send_header("Location", receiver.location)
@@ -86,6 +94,10 @@ class Receiver:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    @property
+    def hits(self) -> int:
+        return len(self.received)
 
     def events(self) -> list[str]:
         return [r["json"].get("event") or r["json"]["text"] for r in self.received]

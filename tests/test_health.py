@@ -8,9 +8,7 @@ servers (allowed by OUTBOUND_ALLOWED_NETWORKS, as an operator would allow a priv
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.urls import reverse
@@ -27,46 +25,6 @@ DEPLOYS = "/api/apps/shop/targets/staging/deployments"
 TARGET = "/api/apps/shop/targets/staging"
 
 
-class HealthServer:
-    """A loopback health endpoint: `answer()` gives each GET's status; a 3xx points at `location`."""
-
-    def __init__(self, answer: Callable[[], int] = lambda: 200, location: str = "") -> None:
-        self.answer = answer
-        self.location = location
-        self.hits = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args) -> None:  # noqa: A002
-                pass
-
-            def do_GET(self) -> None:
-                server.hits += 1
-                code = server.answer()
-                self.send_response(code)
-                if server.location:
-                    self.send_header("Location", server.location)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/health"
-
-    def __enter__(self) -> HealthServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(autouse=True)
 def loopback_allowed(settings) -> None:
     """The health servers listen on loopback, which outgoing HTTP may reach only when allowed."""
@@ -74,8 +32,8 @@ def loopback_allowed(settings) -> None:
 
 
 @pytest.fixture
-def server() -> Iterator[HealthServer]:
-    with HealthServer() as endpoint:
+def server() -> Iterator[Receiver]:
+    with Receiver() as endpoint:
         yield endpoint
 
 
@@ -244,7 +202,7 @@ def test_a_deployment_no_longer_live_when_found_unhealthy_is_not_rolled_back(app
 
 
 def test_a_redirect_from_the_health_url_is_not_followed_and_counts_as_a_failure(app, api, repo, deploy):
-    with HealthServer() as elsewhere, HealthServer(lambda: 302) as redirecting:
+    with Receiver() as elsewhere, Receiver(answer=lambda: 302) as redirecting:
         redirecting.location = elsewhere.url
         check_health(api, health_url=redirecting.url)
 

@@ -16,9 +16,9 @@ import pytest
 from deployments.models import Deployment
 from portal.audit.models import AuditEvent
 from projects.models import Target
+from tests.cd_helpers import Receiver
 from tests.gitutil import remote_head
 from tests.helpers import log_text, wait_for
-from tests.test_health import HealthServer
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
@@ -38,8 +38,8 @@ def loopback_allowed(settings) -> None:
 
 
 @pytest.fixture
-def failing() -> Iterator[HealthServer]:
-    with HealthServer(lambda: 500) as endpoint:
+def failing() -> Iterator[Receiver]:
+    with Receiver(answer=lambda: 500) as endpoint:
         yield endpoint
 
 
@@ -78,7 +78,7 @@ def test_a_real_cluster_rolls_an_unhealthy_deployment_back_once_and_checks_the_r
     app, api, repo, remote, start_cluster
 ):
     good, bad = repo.shas[-2], repo.shas[-1]
-    with HealthServer(lambda: 500 if remote_head(remote) == bad else 200) as server:
+    with Receiver(answer=lambda: 500 if remote_head(remote) == bad else 200) as server:
         start_cluster(**FAST)
         succeeded(request(api, good))
         set_health(api, health_url=server.url, health_timeout=5, auto_rollback=True)
