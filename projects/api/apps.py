@@ -77,45 +77,35 @@ class AppIn(Schema):
     default_branch: str = ""  # empty: the repository's own default branch
 
 
-class TargetIn(Schema):
+class TargetSettings(Schema):
+    """The settings a target is created with and changed by (every one optional)."""
+
+    remote_url: str | None = None
+    heroku_app: str | None = None
+    push_ref: str | None = None
+    protected: bool | None = None
+    require_ci: bool | None = None
+    required_contexts: list[str] | None = None
+    auto_deploy_branch: str | None = None
+    timeout_seconds: int | None = Field(None, ge=1)
+    require_approval: bool | None = None
+    approval_minutes: StrictInt | None = None  # a positive whole number (the service checks the range)
+    windows: list[Any] | None = None
+    rollbacks_during_freeze: bool | None = None
+    health_url: str | None = Field(None, max_length=1000)
+    health_timeout: int | None = Field(None, ge=5, le=3600)
+    auto_rollback: bool | None = None
+
+
+class TargetIn(TargetSettings):
     slug: str
     name: str
-    remote_url: str | None = None
-    heroku_app: str | None = None
     api_key: str = ""
-    push_ref: str | None = None
-    protected: bool | None = None
-    require_ci: bool | None = None
-    required_contexts: list[str] | None = None
-    auto_deploy_branch: str | None = None
-    timeout_seconds: int | None = Field(None, ge=1)
-    require_approval: bool | None = None
-    approval_minutes: StrictInt | None = None  # a positive whole number (the service checks the range)
-    windows: list[Any] | None = None
-    rollbacks_during_freeze: bool | None = None
-    health_url: str | None = Field(None, max_length=1000)
-    health_timeout: int | None = Field(None, ge=5, le=3600)
-    auto_rollback: bool | None = None
 
 
-class TargetPatch(Schema):
+class TargetPatch(TargetSettings):
     name: str | None = None
-    remote_url: str | None = None
-    heroku_app: str | None = None
     api_key: str | None = None
-    push_ref: str | None = None
-    protected: bool | None = None
-    require_ci: bool | None = None
-    required_contexts: list[str] | None = None
-    auto_deploy_branch: str | None = None
-    timeout_seconds: int | None = Field(None, ge=1)
-    require_approval: bool | None = None
-    approval_minutes: StrictInt | None = None  # a positive whole number (the service checks the range)
-    windows: list[Any] | None = None
-    rollbacks_during_freeze: bool | None = None
-    health_url: str | None = Field(None, max_length=1000)
-    health_timeout: int | None = Field(None, ge=5, le=3600)
-    auto_rollback: bool | None = None
 
 
 def target_out(target: Target) -> dict:
