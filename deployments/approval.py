@@ -110,7 +110,7 @@ def reject(*, actor: Actor, deployment: Deployment, reason: str) -> Deployment:
                 deployment=deployment,
                 detail=f"Rejected {deployment.short_sha} to {deployment.target.slug}: {reason}",
             )
-            _report(deployment)
+            queue.report_to_github_on_commit(deployment)
     if not rejected:
         _not_pending(deployment, "rejected")
     deployment.refresh_from_db()
@@ -124,11 +124,6 @@ def _not_pending(deployment: Deployment, verb: str) -> None:
         expire_approvals()
         raise Conflict(f"Deployment #{deployment.pk} can no longer be {verb}: its approval expired.")
     raise Conflict(f"Deployment #{deployment.pk} is not waiting for approval: it is {status}.")
-
-
-def _report(deployment: Deployment) -> None:
-    if deployment.app.github_token_encrypted:
-        transaction.on_commit(lambda: queue.report_to_github(deployment.pk))
 
 
 def expire_approvals(*, now: datetime | None = None) -> int:
@@ -150,7 +145,7 @@ def expire_approvals(*, now: datetime | None = None) -> int:
                 detail=f"{deployment.short_sha} to {deployment.target.slug}: {EXPIRED} "
                 f"(nobody approved it within {minutes} minute{'s' if minutes != 1 else ''}).",
             )
-            _report(deployment)
+            queue.report_to_github_on_commit(deployment)
         expired += 1
     if expired:
         log.info("cancelled %s deployment(s) whose approval expired", expired)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
@@ -59,6 +60,14 @@ def refresh_app(app_id: int, max_age: float = 0) -> None:
 
 def check_auto_deploy(app_id: int) -> None:
     async_task(f"{TASKS}.check_auto_deploy", app_id, task_name=f"check_auto_deploy-{app_id}")
+
+
+def report_to_github_on_commit(deployment) -> None:
+    """Once the transaction commits, bring GitHub up to date with the deployment, when its app
+    reports to GitHub. Robust: the change is made by then, so a broker that cannot take the task
+    must not turn the answer to it into a 500."""
+    if deployment.app.github_token_encrypted:
+        transaction.on_commit(lambda: report_to_github(deployment.pk), robust=True)
 
 
 def report_to_github(deployment_id: int, attempt: int = 1, *, after: float = 0) -> None:

@@ -166,35 +166,21 @@ def deployment_queue(
         if pending_approval:
             detail += f"; waits for approval until {deployment.approval_expires_at:%Y-%m-%d %H:%M} UTC"
         audit.record(actor=actor, action="deployment.requested", deployment=deployment, detail=detail)
-        if ci_override:
-            audit.record(
-                actor=actor,
-                action="deployment.ci_override",
-                deployment=deployment,
-                detail=f"CI gate overridden: {ci_override}",
-            )
-        if window_override:
-            audit.record(
-                actor=actor,
-                action="deployment.window_override",
-                deployment=deployment,
-                detail=f"Deployed while deploying is closed: {window_override}",
-            )
+        overrides = (
+            ("deployment.ci_override", "CI gate overridden", ci_override),
+            ("deployment.window_override", "Deployed while deploying is closed", window_override),
+            ("deployment.approval_override", "Approval skipped", approval_override),
+        )
+        for action, said, reason in overrides:
+            if reason:
+                audit.record(actor=actor, action=action, deployment=deployment, detail=f"{said}: {reason}")
         if approval_override:
-            audit.record(
-                actor=actor,
-                action="deployment.approval_override",
-                deployment=deployment,
-                detail=f"Approval skipped: {approval_override}",
-            )
             transaction.on_commit(lambda: queue.notify_approval(deployment.pk, "deployment.approval_override"))
         if pending_approval:
             transaction.on_commit(lambda: queue.notify_approval(deployment.pk, "deployment.approval_requested"))
         else:
             transaction.on_commit(lambda: queue.run_deployment(deployment.pk))
-        if target.app.github_token_encrypted:  # GitHub hears of it before it starts (the task checks the rest)
-            # robust: a broker outage must not turn the 202 of a created deployment into a 500.
-            transaction.on_commit(lambda: queue.report_to_github(deployment.pk), robust=True)
+        queue.report_to_github_on_commit(deployment)  # GitHub hears of it before it starts
     return deployment
 
 
@@ -215,8 +201,7 @@ def deployment_cancel(*, actor: Actor, deployment: Deployment) -> Deployment:
         status=Status.CANCELLED, finished_at=now, reason=reason, **by
     ):
         audit.record(actor=actor, action="deployment.cancelled", deployment=deployment, detail=reason)
-        if deployment.app.github_token_encrypted:
-            transaction.on_commit(lambda: queue.report_to_github(deployment.pk))
+        queue.report_to_github_on_commit(deployment)
     elif not (
         # The first person to ask is the one the worker audits; asking again changes nothing.
         running.filter(cancel_requested=False).update(cancel_requested=True, reason=reason, **by)
